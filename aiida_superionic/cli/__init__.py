@@ -1,0 +1,16 @@
+"""The ``aiida-superionic`` command."""
+
+from __future__ import annotations
+
+import click
+
+from .setup import cmd_setup
+
+
+@click.group('aiida-superionic')
+@click.version_option(package_name='aiida-superionic')
+def cmd_root():
+    """aiida-superionic: ion-transport descriptors of solid-state electrolytes with AiiDA."""
+
+
+cmd_root.add_command(cmd_setup)

@@ -1,0 +1,421 @@
+"""Run one ASE task (static, relax or md) described by a JSON file; the program of ``AseCalculation``.
+
+This file is copied, as it is, into the working directory of every ``superionic.ase`` job and run
+there with the code's Python (``python superionic_ase_runner.py aiida_input.json``), so the
+remote computer needs numpy, ase and the calculator's package but not AiiDA nor this plugin; the
+copy stored with the job records exactly what ran. It imports nothing from ``aiida_superionic``.
+
+Outputs in the working directory:
+
+- ``aiida_output.json``: status, energies, final structure, model identity, timings;
+- ``trajectory.json`` + ``trajectory.bin`` (task ``md``): a header and fixed-length float64 records,
+  one per written frame, appended and flushed as the run goes, so a job that is killed keeps
+  every complete frame (``read_trajectory`` drops a partial last record).
+
+Positions in the trajectory are Cartesian as integrated, never wrapped into the cell (ASE's MD
+integrators do not wrap), in Å; velocities in Å/ps; times in ps from the first production frame;
+energies in eV; temperatures in K.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import pathlib
+import signal
+import sys
+import time
+import traceback
+
+import numpy as np
+
+INPUT_FILENAME = 'aiida_input.json'
+OUTPUT_FILENAME = 'aiida_output.json'
+TRAJECTORY_HEADER_FILENAME = 'trajectory.json'
+TRAJECTORY_DATA_FILENAME = 'trajectory.bin'
+TRAJECTORY_FORMAT = 'superionic-trajectory-1'
+
+#: Per-frame scalar fields of a trajectory record, in order, before the cell (9 values), the
+#: positions (3N) and the velocities (3N).
+TRAJECTORY_SCALAR_FIELDS = (
+    'step',
+    'time_ps',
+    'potential_energy_eV',
+    'kinetic_energy_eV',
+    'conserved_energy_eV',
+    'temperature_K',
+)
+
+#: Fraction of the job's wall time after which the runner stops cleanly and reports it.
+WALLTIME_SAFETY_FRACTION = 0.95
+
+#: Calculators the runner knows, by name. CHGNet is the bundled universal potential; EMT and
+#: Lennard-Jones are cheap analytic potentials for tests and demonstrations of the pipeline.
+CALCULATORS = ('chgnet', 'emt', 'lj')
+
+
+class StopRequested(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised inside the MD loop when the wall time is near or the scheduler sent SIGTERM."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Model identity: the same functions run on the client (to record the model as an input node)
+# and here (to check that the computer runs the recorded model).
+
+
+def sha256_of_file(path: str | os.PathLike) -> str:
+    """Return the hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _package_version(package: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(package)
+
+
+def chgnet_weights_file(version: str) -> pathlib.Path:
+    """Return the path of the pretrained CHGNet weights shipped in the chgnet wheel (no torch import)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec('chgnet')
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError('chgnet is not installed: install the `ml` extra (see the README)')
+    folder = pathlib.Path(spec.origin).parent / 'pretrained' / version
+    files = sorted(folder.glob('*.pth.tar'))
+    if not files:
+        raise FileNotFoundError(f'no CHGNet weights for model version {version!r} in {folder}')
+    return files[0]
+
+
+def describe_model(name: str, calculator_kwargs: dict | None = None) -> dict:
+    """Return the identity of a calculator: name, package and version, weights file and hash.
+
+    For analytic potentials the "weights" are the parameters, hashed as canonical JSON.
+
+    :param name: one of ``CALCULATORS``.
+    :param calculator_kwargs: keyword arguments of the calculator (CHGNet: ``model_version``;
+        Lennard-Jones: ``sigma``, ``epsilon``, ``rc`` ...).
+    """
+    calculator_kwargs = dict(calculator_kwargs or {})
+    if name == 'chgnet':
+        model_version = calculator_kwargs.setdefault('model_version', '0.3.0')
+        weights = chgnet_weights_file(model_version)
+        return {
+            'name': 'chgnet',
+            'package': 'chgnet',
+            'package_version': _package_version('chgnet'),
+            'model_version': model_version,
+            'weights_file': weights.name,
+            'weights_sha256': sha256_of_file(weights),
+            'calculator_kwargs': calculator_kwargs,
+        }
+    if name in ('emt', 'lj'):
+        canonical = json.dumps({'name': name, **calculator_kwargs}, sort_keys=True).encode()
+        return {
+            'name': name,
+            'package': 'ase',
+            'package_version': _package_version('ase'),
+            'model_version': _package_version('ase'),
+            'weights_file': None,
+            'weights_sha256': hashlib.sha256(canonical).hexdigest(),
+            'calculator_kwargs': calculator_kwargs,
+        }
+    raise ValueError(f'unknown calculator {name!r}: choose one of {", ".join(CALCULATORS)}')
+
+
+def build_calculator(model: dict, threads: int):
+    """Return the ASE calculator of a model description, after checking its identity.
+
+    :raises ValueError: when the weights on this computer differ from the recorded ones.
+    """
+    name = model['name']
+    kwargs = dict(model.get('calculator_kwargs') or {})
+    found = describe_model(name, kwargs)
+    if model.get('weights_sha256') and found['weights_sha256'] != model['weights_sha256']:
+        raise ValueError(
+            f'model mismatch: the {name} weights here hash to {found["weights_sha256"]}, the input '
+            f'recorded {model["weights_sha256"]} (package {found["package_version"]} here)'
+        )
+    if name == 'chgnet':
+        import torch
+
+        torch.set_num_threads(threads)
+        from chgnet.model import CHGNet
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        chgnet = CHGNet.load(model_name=kwargs['model_version'], use_device='cpu', verbose=False)
+        return CHGNetCalculator(model=chgnet, use_device='cpu', verbose=False)
+    if name == 'emt':
+        from ase.calculators.emt import EMT
+
+        return EMT(**kwargs)
+    from ase.calculators.lj import LennardJones
+
+    return LennardJones(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trajectory file: written here, read by the parser.
+
+
+def trajectory_record_length(number_of_atoms: int) -> int:
+    """Number of float64 values in one frame record."""
+    return len(TRAJECTORY_SCALAR_FIELDS) + 9 + 6 * number_of_atoms
+
+
+class TrajectoryWriter:
+    """Append frames to ``trajectory.bin`` (fixed-length float64 records), flushing each one."""
+
+    def __init__(self, folder: pathlib.Path, symbols: list[str], write_interval: int, timestep_fs: float):
+        header = {
+            'format': TRAJECTORY_FORMAT,
+            'symbols': symbols,
+            'number_of_atoms': len(symbols),
+            'scalar_fields': list(TRAJECTORY_SCALAR_FIELDS),
+            'record_length': trajectory_record_length(len(symbols)),
+            'write_interval': write_interval,
+            'timestep_fs': timestep_fs,
+            'positions': 'Cartesian, Å, as integrated (not wrapped into the cell)',
+            'velocities': 'Å/ps',
+        }
+        (folder / TRAJECTORY_HEADER_FILENAME).write_text(json.dumps(header, indent=2))
+        self._handle = open(folder / TRAJECTORY_DATA_FILENAME, 'wb')  # noqa: SIM115 (closed in close())
+        self.frames = 0
+
+    def write(self, scalars: list[float], cell: np.ndarray, positions: np.ndarray, velocities: np.ndarray):
+        record = np.concatenate([np.asarray(scalars, float), cell.ravel(), positions.ravel(), velocities.ravel()])
+        self._handle.write(record.astype('<f8').tobytes())
+        self._handle.flush()
+        self.frames += 1
+
+    def close(self):
+        self._handle.close()
+
+
+def read_trajectory(header_path: str | os.PathLike, data_path: str | os.PathLike) -> dict:
+    """Read the trajectory written by ``TrajectoryWriter``; a partial last record is dropped.
+
+    :param header_path: the ``trajectory.json`` header.
+    :param data_path: the ``trajectory.bin`` records.
+    :return: a dict with the header, ``complete_frames``, ``dropped_bytes`` and arrays
+        ``cells`` (F, 3, 3), ``positions`` and ``velocities`` (F, N, 3) and one array per scalar field.
+    :raises ValueError: for an unknown format or a header that does not match the records.
+    """
+    header = json.loads(pathlib.Path(header_path).read_text())
+    if header.get('format') != TRAJECTORY_FORMAT:
+        raise ValueError(f'unknown trajectory format {header.get("format")!r}')
+    atoms = header['number_of_atoms']
+    length = header['record_length']
+    if length != trajectory_record_length(atoms):
+        raise ValueError(
+            f'the header says {length} values per record, {atoms} atoms need {trajectory_record_length(atoms)}'
+        )
+    raw = np.fromfile(data_path, dtype='<f8')
+    frames = raw.size // length
+    dropped = (raw.size - frames * length) * 8
+    records = raw[: frames * length].reshape(frames, length)
+    scalars = len(header['scalar_fields'])
+    result = {'header': header, 'complete_frames': frames, 'dropped_bytes': dropped}
+    for index, field in enumerate(header['scalar_fields']):
+        result[field] = records[:, index].copy()
+    result['cells'] = records[:, scalars : scalars + 9].reshape(frames, 3, 3).copy()
+    start = scalars + 9
+    result['positions'] = records[:, start : start + 3 * atoms].reshape(frames, atoms, 3).copy()
+    result['velocities'] = records[:, start + 3 * atoms :].reshape(frames, atoms, 3).copy()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks
+
+
+def _atoms_from_input(structure: dict):
+    from ase import Atoms
+
+    return Atoms(
+        symbols=structure['symbols'],
+        positions=structure['positions'],
+        cell=structure['cell'],
+        pbc=structure.get('pbc', [True, True, True]),
+    )
+
+
+def _structure_of(atoms) -> dict:
+    return {
+        'symbols': atoms.get_chemical_symbols(),
+        'positions': atoms.get_positions().tolist(),
+        'cell': atoms.cell.array.tolist(),
+        'pbc': [bool(flag) for flag in atoms.pbc],
+    }
+
+
+class _Clock:
+    """Tells when to stop: the wall-time limit is near or a SIGTERM arrived."""
+
+    def __init__(self, max_seconds: float | None):
+        self.start = time.monotonic()
+        self.deadline = None if not max_seconds else self.start + WALLTIME_SAFETY_FRACTION * max_seconds
+        self.terminated = False
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, *_):
+        self.terminated = True
+
+    def check(self):
+        if self.terminated:
+            raise StopRequested('SIGTERM received')
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise StopRequested('wall-time limit reached')
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+def run_static(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
+    energy = atoms.get_potential_energy()
+    forces = atoms.get_forces()
+    result = {'energy_eV': float(energy), 'forces_eV_A': forces.tolist()}
+    try:
+        result['stress_eV_A3'] = atoms.get_stress(voigt=False).tolist()
+    except Exception as exception:  # a calculator without stress (e.g. for molecules) is fine for static
+        result['stress_error'] = str(exception)
+    return result
+
+
+def run_relax(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+
+    target = FrechetCellFilter(atoms) if parameters.get('relax_cell', False) else atoms
+    optimizer = FIRE(target, logfile='-')
+    converged = False
+    fmax = float(parameters.get('fmax_eV_A', 0.01))
+    for _ in optimizer.irun(fmax=fmax, steps=int(parameters.get('max_steps', 500))):
+        clock.check()
+    converged = optimizer.converged(target.get_forces())
+    return {
+        'energy_eV': float(atoms.get_potential_energy()),
+        'max_force_eV_A': float(np.linalg.norm(atoms.get_forces(), axis=1).max()),
+        'relax_steps': int(optimizer.nsteps),
+        'relax_converged': bool(converged),
+        'final_structure': _structure_of(atoms),
+    }
+
+
+def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
+    from ase import units
+    from ase.md.nose_hoover_chain import NoseHooverChainNVT
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+    temperature = float(parameters['temperature_K'])
+    timestep_fs = float(parameters['timestep_fs'])
+    write_interval = int(parameters['write_interval'])
+    equilibration_steps = int(parameters.get('equilibration_steps', 0))
+    production_steps = int(parameters['steps'])
+    rng = np.random.default_rng(int(parameters.get('seed', 0)))
+
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng, force_temp=True)
+    Stationary(atoms)  # zero centre-of-mass momentum: the cell must not drift
+    dynamics = NoseHooverChainNVT(
+        atoms,
+        timestep=timestep_fs * units.fs,
+        temperature_K=temperature,
+        tdamp=float(parameters.get('thermostat_timescale_fs', 100.0)) * units.fs,
+        tchain=int(parameters.get('thermostat_chain_length', 3)),
+    )
+    velocity_to_A_per_ps = 1000.0 * units.fs  # ASE velocity unit -> Å/ps
+
+    def conserved_energy(potential, kinetic):
+        thermostat = getattr(dynamics, '_thermostat', None)
+        return potential + kinetic + (thermostat.get_thermostat_energy() if thermostat else math.nan)
+
+    writer = TrajectoryWriter(folder, atoms.get_chemical_symbols(), write_interval, timestep_fs)
+    status, message, production_done = 'finished', '', 0
+    try:
+        for _ in range(equilibration_steps):
+            dynamics.run(1)
+            clock.check()
+        for step in range(production_steps + 1):
+            if step:
+                dynamics.run(1)
+                production_done = step
+            if step % write_interval == 0:
+                potential = float(atoms.get_potential_energy())
+                kinetic = float(atoms.get_kinetic_energy())
+                if not (math.isfinite(potential) and np.all(np.isfinite(atoms.positions))):
+                    status, message = 'unstable', f'non-finite energy or positions at production step {step}'
+                    break
+                writer.write(
+                    [
+                        step,
+                        step * timestep_fs / 1000.0,
+                        potential,
+                        kinetic,
+                        conserved_energy(potential, kinetic),
+                        atoms.get_temperature(),
+                    ],
+                    atoms.cell.array,
+                    atoms.get_positions(),
+                    atoms.get_velocities() * velocity_to_A_per_ps,
+                )
+            clock.check()
+    except StopRequested as stop:
+        status, message = 'walltime', f'{stop} after {production_done} production steps'
+    finally:
+        writer.close()
+    return {
+        'md_status': status,
+        'md_message': message,
+        'frames_written': writer.frames,
+        'equilibration_steps': equilibration_steps,
+        'production_steps_done': production_done,
+        'final_structure': _structure_of(atoms),
+        'final_velocities_A_ps': (atoms.get_velocities() * velocity_to_A_per_ps).tolist(),
+    }
+
+
+TASKS = {'static': run_static, 'relax': run_relax, 'md': run_md}
+
+
+def main(input_path: str) -> int:
+    """Run the task of ``input_path`` in its folder; always write ``aiida_output.json``."""
+    folder = pathlib.Path(input_path).resolve().parent
+    payload = json.loads(pathlib.Path(input_path).read_text())
+    threads = int(payload.get('threads', 1))
+    os.environ.setdefault('OMP_NUM_THREADS', str(threads))
+    clock = _Clock(payload.get('max_wallclock_seconds'))
+    output = {'status': 'started', 'task': payload['task'], 'threads': threads}
+    exit_status = 0
+    try:
+        atoms = _atoms_from_input(payload['structure'])
+        output['model'] = describe_model(payload['model']['name'], payload['model'].get('calculator_kwargs'))
+        try:
+            atoms.calc = build_calculator(payload['model'], threads)
+        except ValueError as exception:
+            output.update(status='model_mismatch', error=str(exception))
+            return 3
+        try:
+            output.update(TASKS[payload['task']](atoms, payload.get('parameters', {}), folder, clock))
+            output['status'] = output.pop('md_status', 'finished')
+        except StopRequested as stop:
+            output.update(status='walltime', error=str(stop))
+    except Exception as exception:  # report any calculator failure in the output, then fail
+        output.update(status='calculator_failed', error=f'{type(exception).__name__}: {exception}')
+        output['traceback'] = traceback.format_exc()
+        exit_status = 2
+    finally:
+        output['wall_seconds'] = clock.elapsed
+        (folder / OUTPUT_FILENAME).write_text(json.dumps(output, indent=1))
+    return exit_status
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else INPUT_FILENAME))

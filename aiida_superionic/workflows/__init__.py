@@ -1,0 +1,1 @@
+"""Workchains of aiida-superionic."""

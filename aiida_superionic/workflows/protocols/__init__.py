@@ -1,0 +1,1 @@
+"""YAML protocols of the workchains and the mixin that reads them."""

@@ -1,0 +1,116 @@
+#!/usr/bin/env runaiida
+"""The demo: Li diffusion in Li3N with the bundled CHGNet potential, with full provenance.
+
+Run with ``verdi run examples/submit_sse.py`` (``make demo`` sets everything up first). It builds
+a 2×2×2 Li3N supercell (32 sites) with one Li vacancy so that Li hops, runs one NVT MD at 700 K
+with the ``fast`` protocol of ``MdWorkChain`` (1 ps equilibration, 5 ps production, 2 fs steps),
+and prints D of Li with its fit window and the number of Li hops.
+
+Why 700 K: the potential is soft; at 1000 K it disorders the N framework, at 700 K the N atoms
+stay on their sites while about half of the Li ions hop within 5 ps.
+
+Options (after the script name): ``--temperature K``, ``--steps N`` and ``--equilibration-steps N``
+(production and equilibration; small values make a quick check), ``--calculator chgnet|lj``
+(lj: a quick check of the pipeline, not physics),
+``--daemon`` to submit to a running daemon and follow it instead of running in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from aiida import engine, orm
+from pymatgen.core import Lattice, Structure
+
+from aiida_superionic.cli.setup import ensure_localhost_python_code
+from aiida_superionic.engines.ase import get_model_node
+from aiida_superionic.workflows.md import MdWorkChain
+
+#: Li3N, P6/mmm, experimental lattice (a = 3.648 Å, c = 3.875 Å).
+LI3N_LATTICE = (3.648, 3.875)
+
+
+def li3n_with_vacancy() -> orm.StructureData:
+    """Return a 2×2×2 Li3N supercell with one Li(2) (in-plane) site removed: Li23N8."""
+    a, c = LI3N_LATTICE
+    cell = Structure(
+        Lattice.hexagonal(a, c),
+        ['N', 'Li', 'Li', 'Li'],
+        [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]],
+    )
+    cell.make_supercell([2, 2, 2])
+    in_plane_li = next(
+        i for i, site in enumerate(cell) if site.specie.symbol == 'Li' and abs(site.frac_coords[2]) < 1e-6
+    )
+    cell.remove_sites([in_plane_li])
+    return orm.StructureData(pymatgen=cell)
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--temperature', type=float, default=700.0, help='temperature in K')
+    parser.add_argument('--steps', type=int, default=None, help='production steps (default: the protocol)')
+    parser.add_argument('--equilibration-steps', type=int, default=None, help='equilibration steps')
+    parser.add_argument('--calculator', default='chgnet', choices=['chgnet', 'lj'], help='ASE calculator')
+    parser.add_argument('--daemon', action='store_true', help='submit to the daemon and wait')
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> orm.WorkflowNode:
+    arguments = parse_arguments(argv)
+    overrides = {}
+    if arguments.steps is not None:
+        overrides['steps'] = arguments.steps
+    if arguments.equilibration_steps is not None:
+        overrides['equilibration_steps'] = arguments.equilibration_steps
+    builder = MdWorkChain.get_builder_from_protocol(
+        code=ensure_localhost_python_code(),
+        structure=li3n_with_vacancy(),
+        temperature=arguments.temperature,
+        protocol='fast',
+        overrides=overrides,
+        model=get_model_node(arguments.calculator),
+    )
+    builder.mobile_species = orm.Str('Li')
+    builder.metadata.label = f'Li3N demo {arguments.temperature:g} K'
+
+    if arguments.daemon:
+        node = engine.submit(builder)
+        print(f'Submitted MdWorkChain<{node.pk}>; following it (Ctrl-C stops following, not the work).')
+        while not node.is_terminated:
+            time.sleep(5)
+            print(f'  {node.process_state.value}: {node.process_status or ""}', flush=True)
+    else:
+        _, node = engine.run_get_node(builder)
+    return node
+
+
+def print_summary(node: orm.WorkflowNode) -> None:
+    print()
+    if 'descriptors' not in node.outputs:
+        print(f'MdWorkChain<{node.pk}> ended with exit status {node.exit_status}: {node.exit_message}')
+        print(f'See `verdi process report {node.pk}`.')
+        sys.exit(1)
+    values = node.outputs.descriptors.get_dict()
+    print(f'Material:      {node.inputs.structure.get_formula()} (mobile species {values["mobile_species"]})')
+    print(f'Temperature:   {node.inputs.temperature.value:g} K')
+    print(f'Model:         {node.inputs.ase.model["name"]} {node.inputs.ase.model["model_version"]}')
+    print(f'D:             {values["diffusion_coefficient_cm2_s"]:.3e} cm²/s')
+    print(
+        f'Fit window:    {values["diffusion_fit_start_ps"]:.2f}–{values["diffusion_fit_end_ps"]:.2f} ps '
+        f'of {values["analysed_time_ps"]:.2f} ps analysed (τmax/2..τmax), R² = {values["diffusion_fit_r_squared"]:.3f}'
+    )
+    print(
+        f'Hops:          {values["mobile_ion_hops"]} ({values["mobile_ions_that_hopped"]} of '
+        f'{values["mobile_ions"]} ions moved > {values["hop_distance_A"]:.2f} Å)'
+    )
+    print(f'Workchain:     pk {node.pk}, uuid {node.uuid}, exit status {node.exit_status}')
+    print(f'Inspect with:  verdi process show {node.pk}   |   verdi process report {node.pk}')
+    if not node.is_finished_ok:
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    print_summary(main(sys.argv[1:]))
