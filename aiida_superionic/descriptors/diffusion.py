@@ -119,6 +119,10 @@ def analyse_tracer_diffusion(
         raise ValueError(f'no atom of the mobile species {mobile_species} in the trajectory ({sorted(set(symbols))})')
 
     cells = np.broadcast_to(np.asarray(cells, dtype=float), (frames, 3, 3))
+    # Checked on the whole run before equilibration frames are dropped: otherwise decreasing times
+    # leave only the first frame and the error wrongly blames a too short run.
+    if np.any(np.diff(times_ps) <= 0):
+        raise ValueError('the frames must be equally spaced in time and increasing')
     kept = times_ps >= times_ps[0] + equilibration_ps - 1e-9
     positions, cells, times_ps = positions[kept], cells[kept], times_ps[kept]
     frames = len(times_ps)

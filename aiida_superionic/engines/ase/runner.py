@@ -217,10 +217,10 @@ def read_trajectory(header_path: str | os.PathLike, data_path: str | os.PathLike
         raise ValueError(
             f'the header says {length} values per record, {atoms} atoms need {trajectory_record_length(atoms)}'
         )
-    raw = np.fromfile(data_path, dtype='<f8')
-    frames = raw.size // length
-    dropped = (raw.size - frames * length) * 8
-    records = raw[: frames * length].reshape(frames, length)
+    size = os.path.getsize(data_path)
+    frames = size // (8 * length)
+    records = np.fromfile(data_path, dtype='<f8', count=frames * length).reshape(frames, length)
+    dropped = size - frames * length * 8
     scalars = len(header['scalar_fields'])
     result = {'header': header, 'complete_frames': frames, 'dropped_bytes': dropped}
     for index, field in enumerate(header['scalar_fields']):
@@ -313,7 +313,7 @@ def run_relax(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> d
 def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
     from ase import units
     from ase.md.nose_hoover_chain import NoseHooverChainNVT
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
     temperature = float(parameters['temperature_K'])
     timestep_fs = float(parameters['timestep_fs'])
@@ -322,8 +322,8 @@ def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict
     production_steps = int(parameters['steps'])
     rng = np.random.default_rng(int(parameters.get('seed', 0)))
 
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng, force_temp=True)
-    Stationary(atoms)  # zero centre-of-mass momentum: the cell must not drift
+    thermalize_momenta(atoms, temperature, rng=rng)
+    Stationary(atoms)  # zero centre-of-mass momentum, temperature kept: the cell must not drift
     dynamics = NoseHooverChainNVT(
         atoms,
         timestep=timestep_fs * units.fs,

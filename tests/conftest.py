@@ -1,0 +1,84 @@
+"""Fixtures on top of ``aiida.tools.pytest_fixtures`` (a throw-away SQLite profile per session)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+pytest_plugins = ['aiida.tools.pytest_fixtures']
+
+#: The shared real-data folder of the developers (not part of the project); tests using it skip without it.
+REALDATA = pathlib.Path(os.environ.get('SUPERIONIC_REALDATA', pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'realdata'))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``chgnet`` tests cleanly when the ML extra is not installed."""
+    if importlib.util.find_spec('chgnet') is None:
+        skip = pytest.mark.skip(reason='chgnet is not installed (install the `ml` extra: see the README)')
+        for item in items:
+            if 'chgnet' in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def python_code(aiida_code_installed):
+    """An ``InstalledCode`` running this interpreter, the code of ``superionic.ase`` jobs."""
+    return aiida_code_installed(
+        label='superionic-python',
+        default_calc_job_plugin='superionic.ase',
+        filepath_executable=sys.executable,
+    )
+
+
+@pytest.fixture
+def generate_structure():
+    """Return a factory of ``StructureData``.
+
+    ``cu3au`` (L1_2, EMT covers it; Cu is the mobile species), ``li3n`` (P6/mmm, for CHGNet) and
+    ``au`` (fcc, no mobile species), repeated ``repeat`` times along each axis, by default with
+    one mobile-ion vacancy.
+    """
+    from aiida import orm
+    from ase import Atoms
+    from ase.build import bulk
+
+    def factory(name: str = 'cu3au', repeat: int = 2, vacancy: bool = True):
+        if name == 'cu3au':
+            atoms = Atoms(
+                'AuCu3',
+                scaled_positions=[[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],
+                cell=np.eye(3) * 3.75,
+                pbc=True,
+            )
+        elif name == 'li3n':
+            a, c = 3.648, 3.875
+            atoms = Atoms(
+                'NLi3',
+                scaled_positions=[[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]],
+                cell=[[a, 0, 0], [-a / 2, a * np.sqrt(3) / 2, 0], [0, 0, c]],
+                pbc=True,
+            )
+        elif name == 'au':
+            atoms = bulk('Au', 'fcc', a=4.08, cubic=True)
+        else:
+            raise ValueError(f'unknown test structure {name}')
+        atoms = atoms.repeat(repeat)
+        mobile = {'cu3au': 'Cu', 'li3n': 'Li'}.get(name)
+        if vacancy and mobile:
+            del atoms[next(atom.index for atom in atoms if atom.symbol == mobile)]
+        return orm.StructureData(ase=atoms)
+
+    return factory
+
+
+@pytest.fixture
+def emt_model():
+    """The ``model`` input for ASE's EMT calculator."""
+    from aiida_superionic.engines.ase import get_model_node
+
+    return get_model_node('emt')
