@@ -13,7 +13,9 @@ import pytest
 pytest_plugins = ['aiida.tools.pytest_fixtures']
 
 #: The shared real-data folder of the developers (not part of the project); tests using it skip without it.
-REALDATA = pathlib.Path(os.environ.get('SUPERIONIC_REALDATA', pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'realdata'))
+REALDATA = pathlib.Path(
+    os.environ.get('SUPERIONIC_REALDATA', pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'realdata')
+)
 
 
 def pytest_collection_modifyitems(config, items):

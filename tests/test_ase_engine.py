@@ -48,7 +48,9 @@ def test_runner_md_records_every_written_step(tmp_path, generate_structure):
     status, output = _run_runner(tmp_path, _payload(structure, 'md', MD_PARAMETERS, model))
     assert status == 0, output
     assert output['status'] == 'finished'
-    frames = runner.read_trajectory(tmp_path / runner.TRAJECTORY_HEADER_FILENAME, tmp_path / runner.TRAJECTORY_DATA_FILENAME)
+    frames = runner.read_trajectory(
+        tmp_path / runner.TRAJECTORY_HEADER_FILENAME, tmp_path / runner.TRAJECTORY_DATA_FILENAME
+    )
     assert frames['complete_frames'] == output['frames_written'] == 5
     np.testing.assert_array_equal(frames['step'], [0, 5, 10, 15, 20])
     np.testing.assert_allclose(frames['time_ps'], frames['step'] * 2.0e-3)
@@ -90,7 +92,9 @@ def test_runner_stops_at_the_wall_time_and_keeps_frames(tmp_path, generate_struc
     status, output = _run_runner(tmp_path, payload)
     assert status == 0
     assert output['status'] == 'walltime'
-    frames = runner.read_trajectory(tmp_path / runner.TRAJECTORY_HEADER_FILENAME, tmp_path / runner.TRAJECTORY_DATA_FILENAME)
+    frames = runner.read_trajectory(
+        tmp_path / runner.TRAJECTORY_HEADER_FILENAME, tmp_path / runner.TRAJECTORY_DATA_FILENAME
+    )
     assert frames['complete_frames'] == output['frames_written'] > 1
     assert output['production_steps_done'] == frames['step'][-1]
 

@@ -103,10 +103,17 @@ def test_md_workchain_keeps_what_an_interrupted_md_wrote(aiida_profile, python_c
 )
 def test_bad_input_is_refused_before_anything_runs(aiida_profile, python_code, generate_structure, change, message):
     builder = _builder(python_code, generate_structure('cu3au'))
-    port_types = {'temperature': orm.Float, 'timestep': orm.Float, 'steps': orm.Int, 'mobile_species': orm.Str,
-                  'engine': orm.Str, 'analysis_settings': orm.Dict}
+    port_types = {
+        'temperature': orm.Float,
+        'timestep': orm.Float,
+        'steps': orm.Int,
+        'mobile_species': orm.Str,
+        'engine': orm.Str,
+        'analysis_settings': orm.Dict,
+    }
     before = orm.QueryBuilder().append(orm.ProcessNode).count()
-    with pytest.raises(ValueError, match=message):  # at assignment to the builder (port validator) or at launch
+    # Refused at assignment to the builder (a port validator) or at launch (the inputs validator).
+    with pytest.raises(ValueError, match=message):  # noqa: PT012
         for key, value in change.items():
             setattr(builder, key, port_types[key](value))
         run_get_node(builder)
@@ -131,5 +138,5 @@ def test_protocols(python_code, generate_structure, aiida_profile):
         MdWorkChain.get_protocol_inputs('fastest')
     with pytest.raises(ValueError, match='unknown override `stepz`'):
         MdWorkChain.get_protocol_inputs('fast', overrides={'stepz': 3})
-    with pytest.raises(ValueError, match='unknown override `analysis_settings.hop`'):
+    with pytest.raises(ValueError, match=r'unknown override `analysis_settings\.hop`'):
         MdWorkChain.get_protocol_inputs('fast', overrides={'analysis_settings': {'hop': 3}})

@@ -1,0 +1,44 @@
+# The two commands of the README, and what they need. Everything installs into ./.venv.
+#
+#   make demo   set up and run the main job: Li diffusion in Li3N with CHGNet (verdi run examples/submit_sse.py)
+#   make test   set up and run the whole test suite, docs build included (what .ci/run calls)
+#
+# torch is installed first, on its own, as the CPU wheel: installed after chgnet, pip would pull a
+# multi-GB CUDA build. On a machine whose pip does not find the CPU wheel by itself, pass the
+# PyTorch CPU index: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.superionic-installed
+
+.PHONY: demo test install setup lint clean-venv
+
+demo: setup
+	$(BIN)/verdi run examples/submit_sse.py
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: install
+	$(BIN)/aiida-superionic setup
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install '$(TORCH_SPEC)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -e '.[ml,tests,docs,pre-commit]'
+	$(BIN)/python -c "import torch, chgnet; assert torch.version.cuda is None, 'torch is a CUDA build: see the Makefile header'"
+	touch $(STAMP)
+
+lint: install
+	$(BIN)/pre-commit run --all-files
+
+clean-venv:
+	rm -rf $(VENV)
