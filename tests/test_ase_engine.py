@@ -240,3 +240,22 @@ def test_non_periodic_structure_is_refused(aiida_profile, python_code, emt_model
     atoms.center(vacuum=5)
     with pytest.raises(ValueError, match='periodic in 3 dimensions'):
         run_get_node(_builder(python_code, orm.StructureData(ase=atoms), {'task': 'static'}, emt_model))
+
+
+def test_a_killed_md_keeps_its_complete_frames(aiida_profile, aiida_code_installed, generate_structure, emt_model):
+    """The job is killed by the OS (CPU-time limit, SIGXCPU): no output file, but every complete frame is kept."""
+    import sys
+
+    code = aiida_code_installed(
+        label='python-cpu-limited',
+        default_calc_job_plugin='superionic.ase',
+        filepath_executable=sys.executable,
+        prepend_text='ulimit -t 4',
+    )
+    parameters = {'task': 'md', **MD_PARAMETERS, 'steps': 10**7, 'write_interval': 1}
+    results, node = run_get_node(_builder(code, generate_structure('cu3au'), parameters, emt_model))
+    assert node.exit_status == AseCalculation.exit_codes.ERROR_OUTPUT_MISSING.status
+    trajectory = results['trajectory']
+    assert trajectory.numsteps > 10
+    np.testing.assert_array_equal(trajectory.get_stepids(), np.arange(trajectory.numsteps))
+    assert 'output_parameters' not in results

@@ -190,9 +190,13 @@ def minimum_pair_distance(positions: np.ndarray, cell: np.ndarray) -> float:
     separations = positions[:, None, :] - positions[None, :, :]
     fractional = separations @ np.linalg.inv(cell)
     separations = (fractional - np.rint(fractional)) @ np.asarray(cell)
-    distances = np.linalg.norm(separations[:, :, None, :] + shifts[None, None], axis=-1).min(axis=-1)
-    distances[np.diag_indices(len(positions))] = np.inf
-    return float(distances.min())
+    # One image shift at a time: memory of N² distances, not 27 N² vectors.
+    shortest = np.inf
+    for shift in shifts:
+        squared = np.einsum('ijk,ijk->ij', separations + shift, separations + shift)
+        squared[np.diag_indices(len(positions))] = np.inf
+        shortest = min(shortest, float(squared.min()))
+    return float(np.sqrt(shortest))
 
 
 @dataclasses.dataclass(frozen=True)
