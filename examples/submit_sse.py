@@ -18,7 +18,10 @@ Options (after the script name): ``--temperature K``, ``--steps N`` and ``--equi
 from __future__ import annotations
 
 import argparse
+import getpass
+import pathlib
 import sys
+import threading
 import time
 
 from aiida import engine, orm
@@ -83,8 +86,38 @@ def main(argv: list[str]) -> orm.WorkflowNode:
             time.sleep(5)
             print(f'  {node.process_state.value}: {node.process_status or ""}', flush=True)
     else:
-        _, node = engine.run_get_node(builder)
+        workdir = pathlib.Path(builder.ase.code.computer.get_workdir().format(username=getpass.getuser()))
+        stop = threading.Event()
+        follower = threading.Thread(target=follow_md_progress, args=(workdir, time.time(), stop), daemon=True)
+        follower.start()
+        try:
+            _, node = engine.run_get_node(builder)
+        finally:
+            stop.set()
+            follower.join()
     return node
+
+
+def follow_md_progress(workdir: pathlib.Path, since: float, stop: threading.Event, every: float = 10.0) -> None:
+    """Echo the progress lines the MD writes to ``aiida.out`` in its job folder on this machine.
+
+    Reads files only (no AiiDA calls from this thread): the newest ``aiida.out`` under the
+    computer's work directory that changed after ``since``.
+    """
+    printed = 0
+    while not stop.wait(every):
+        recent = [
+            path
+            for path in workdir.glob('??/??/*/aiida.out')
+            if path.stat().st_mtime > since and path.parent.stat().st_mtime > since - 60
+        ]
+        if not recent:
+            continue
+        lines = max(recent, key=lambda path: path.stat().st_mtime).read_text().splitlines()
+        for line in lines[printed:]:
+            if line.startswith('step'):
+                print(f'  MD {line}', flush=True)
+        printed = len(lines)
 
 
 def print_summary(node: orm.WorkflowNode) -> None:

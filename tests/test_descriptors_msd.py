@@ -374,9 +374,8 @@ HOP_SITE_SPACING_A = 3.0
 def hopping_ions(hop_frames: list[list[int]], frames: int, noise_A: float, seed: int) -> np.ndarray:
     """Ions on a simple-cubic lattice (spacing 3 Å) with Gaussian vibration, hopping at given frames.
 
-    Each hop goes to a neighbouring site, alternately along +x and +y, so an ion never returns
-    towards the position where its previous hop was detected (an immediate back-hop A→B→A is
-    ambiguous for a threshold detector whose reference is the smoothed position at detection).
+    Each hop goes to a neighbouring site, alternately along +x and +y (return hops are tested
+    separately).
     """
     rng = np.random.default_rng(seed)
     sites = np.zeros((frames, len(hop_frames), 3))
@@ -405,6 +404,22 @@ def test_count_hops_vibration_alone_gives_no_hops(smoothing_frames):
     positions = hopping_ions([[]] * 8, frames=2000, noise_A=0.2, seed=32)
     result = count_hops(positions, hop_distance_A=0.75 * HOP_SITE_SPACING_A, smoothing_frames=smoothing_frames)
     assert (result.hops, result.ions_that_hopped) == (0, 0)
+
+
+@pytest.mark.parametrize('smoothing_frames', [1, 10])
+def test_count_hops_counts_immediate_return_hops(smoothing_frames):
+    """A→B→A→B…: each return is a hop, even when it follows the previous one after a few smoothing widths."""
+    rng = np.random.default_rng(35)
+    frames, ions, dwell = 4000, 4, 40  # a hop every 40 frames, alternately +x and -x
+    hop_times = np.arange(dwell, frames, dwell)
+    sites = np.zeros((frames, ions, 3))
+    sites[:, :, 1] = np.arange(ions) * 4 * HOP_SITE_SPACING_A
+    for number, frame in enumerate(hop_times):
+        sites[frame:, :, 0] += HOP_SITE_SPACING_A if number % 2 == 0 else -HOP_SITE_SPACING_A
+    positions = sites + rng.normal(0.0, 0.2, sites.shape)
+    result = count_hops(positions, hop_distance_A=0.75 * HOP_SITE_SPACING_A, smoothing_frames=smoothing_frames)
+    assert result.hops == ions * len(hop_times)
+    assert result.ions_that_hopped == ions
 
 
 def test_count_hops_rejects_non_positive_distance():

@@ -221,7 +221,10 @@ def count_hops(positions: np.ndarray, hop_distance_A: float, smoothing_frames: i
     Each ion's unwrapped position is smoothed by a moving average over ``smoothing_frames``
     frames (about 0.1 ps removes vibration but keeps a hop). A hop is counted when the smoothed
     position is farther than ``hop_distance_A`` from where the ion was at its last hop (or at the
-    start); that position then becomes the reference. A site-to-site distance of the mobile
+    start). The reference then follows the ion for ``smoothing_frames`` more frames, the time the
+    smoothed position needs to settle on the new site, so that an immediate return hop is measured
+    from the new site rather than from the point where the hop was detected (about 0.75 of the way).
+    A site-to-site distance of the mobile
     sublattice scaled below 1 (e.g. 0.75 × the shortest mobile–mobile distance) is the natural
     hop distance.
 
@@ -236,12 +239,16 @@ def count_hops(positions: np.ndarray, hop_distance_A: float, smoothing_frames: i
     smoothed = scipy.ndimage.uniform_filter1d(positions, size=smoothing_frames, axis=0, mode='nearest')
     reference = smoothed[0].copy()
     hops_per_ion = np.zeros(positions.shape[1], dtype=int)
+    settling_until = np.zeros(positions.shape[1], dtype=int)
     threshold = hop_distance_A**2
-    for frame in smoothed[1:]:
-        moved = np.einsum('nk,nk->n', frame - reference, frame - reference) > threshold
+    for index, frame in enumerate(smoothed[1:], start=1):
+        settling = settling_until > index
+        reference[settling] = frame[settling]
+        moved = ~settling & (np.einsum('nk,nk->n', frame - reference, frame - reference) > threshold)
         if moved.any():
             hops_per_ion += moved
             reference[moved] = frame[moved]
+            settling_until[moved] = index + smoothing_frames
     return HopCount(
         hops=int(hops_per_ion.sum()),
         ions_that_hopped=int(np.count_nonzero(hops_per_ion)),

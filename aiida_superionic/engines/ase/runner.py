@@ -279,6 +279,27 @@ class _Clock:
         return time.monotonic() - self.start
 
 
+class _Progress:
+    """Prints a line to standard output (``aiida.out``) about every 5 % of the steps."""
+
+    def __init__(self, total_steps: int, clock: _Clock, lines: int = 20):
+        self.total = max(1, total_steps)
+        self.every = max(1, self.total // lines)
+        self.clock = clock
+        self.start = clock.elapsed  # time per step excludes loading the model
+
+    def step(self, done: int, phase: str, atoms) -> None:
+        if done % self.every and done != self.total:
+            return
+        per_step = (self.clock.elapsed - self.start) / done
+        print(
+            f'step {done:>8d}/{self.total} ({phase}) T = {atoms.get_temperature():7.1f} K '
+            f'E_pot = {atoms.get_potential_energy():.4f} eV  {per_step:.3f} s/step, '
+            f'{per_step * (self.total - done) / 60:.1f} min left',
+            flush=True,
+        )
+
+
 def run_static(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
     energy = atoms.get_potential_energy()
     forces = atoms.get_forces()
@@ -338,15 +359,18 @@ def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict
         return potential + kinetic + (thermostat.get_thermostat_energy() if thermostat else math.nan)
 
     writer = TrajectoryWriter(folder, atoms.get_chemical_symbols(), write_interval, timestep_fs)
+    progress = _Progress(equilibration_steps + production_steps, clock)
     status, message, production_done = 'finished', '', 0
     try:
-        for _ in range(equilibration_steps):
+        for done in range(1, equilibration_steps + 1):
             dynamics.run(1)
+            progress.step(done, 'equilibration', atoms)
             clock.check()
         for step in range(production_steps + 1):
             if step:
                 dynamics.run(1)
                 production_done = step
+                progress.step(equilibration_steps + step, 'production', atoms)
             if step % write_interval == 0:
                 potential = float(atoms.get_potential_energy())
                 kinetic = float(atoms.get_kinetic_energy())

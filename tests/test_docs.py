@@ -1,0 +1,41 @@
+"""The documentation builds with Sphinx, warnings as errors, without any AiiDA profile of the developer."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+DOCS_SOURCE = pathlib.Path(__file__).resolve().parents[1] / 'docs' / 'source'
+
+
+@pytest.mark.slow
+def test_docs_build_with_warnings_as_errors(tmp_path):
+    pytest.importorskip('sphinx', reason='sphinx is not installed (install the `docs` extra)')
+    pytest.importorskip('myst_parser', reason='myst-parser is not installed (install the `docs` extra)')
+
+    # An empty AIIDA_PATH: the build must not need (nor touch) a profile of the developer's.
+    aiida_path = tmp_path / 'aiida'
+    aiida_path.mkdir()
+    environment = {**os.environ, 'AIIDA_PATH': str(aiida_path)}
+    command = [
+        sys.executable,
+        '-m',
+        'sphinx',
+        '-W',
+        '--keep-going',
+        '-b',
+        'html',
+        str(DOCS_SOURCE),
+        str(tmp_path / 'html'),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+
+    assert completed.returncode == 0, (
+        f'sphinx-build failed with exit status {completed.returncode}\n'
+        f'--- stdout ---\n{completed.stdout}\n--- stderr ---\n{completed.stderr}'
+    )
+    assert (tmp_path / 'html' / 'index.html').is_file()
