@@ -12,7 +12,8 @@ stay on their sites while about half of the Li ions hop within 5 ps.
 Options (after the script name): ``--temperature K``, ``--steps N`` and ``--equilibration-steps N``
 (production and equilibration; small values make a quick check), ``--calculator chgnet|lj``
 (lj: a quick check of the pipeline, not physics),
-``--daemon`` to submit to a running daemon and follow it instead of running in this process.
+``--daemon`` to submit to a running daemon and follow it instead of running in this process,
+``--plot PATH`` where to draw MSD(τ) with the fit (default ``li3n_msd.png``; ``''`` for none).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from aiida import engine, orm
 from pymatgen.core import Lattice, Structure
 
+from aiida_superionic.analysis.plots import plot_msd
 from aiida_superionic.cli.setup import ensure_localhost_python_code
 from aiida_superionic.engines.ase import get_model_node
 from aiida_superionic.workflows.md import MdWorkChain
@@ -58,11 +60,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--equilibration-steps', type=int, default=None, help='equilibration steps')
     parser.add_argument('--calculator', default='chgnet', choices=['chgnet', 'lj'], help='ASE calculator')
     parser.add_argument('--daemon', action='store_true', help='submit to the daemon and wait')
+    parser.add_argument('--plot', default='li3n_msd.png', help='where to draw MSD(τ) with the fit ("" for none)')
     return parser.parse_args(argv)
 
 
-def main(argv: list[str]) -> orm.WorkflowNode:
-    arguments = parse_arguments(argv)
+def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
     overrides = {}
     if arguments.steps is not None:
         overrides['steps'] = arguments.steps
@@ -120,7 +122,7 @@ def follow_md_progress(workdir: pathlib.Path, since: float, stop: threading.Even
         printed = len(lines)
 
 
-def print_summary(node: orm.WorkflowNode) -> None:
+def print_summary(node: orm.WorkflowNode, plot: str) -> None:
     print()
     if 'descriptors' not in node.outputs:
         print(f'MdWorkChain<{node.pk}> ended with exit status {node.exit_status}: {node.exit_message}')
@@ -141,9 +143,14 @@ def print_summary(node: orm.WorkflowNode) -> None:
     )
     print(f'Workchain:     pk {node.pk}, uuid {node.uuid}, exit status {node.exit_status}')
     print(f'Inspect with:  verdi process show {node.pk}   |   verdi process report {node.pk}')
+    if plot:
+        model = node.inputs.ase.model['name']
+        title = f'{node.inputs.structure.get_formula()}, {node.inputs.temperature.value:g} K, {model}'
+        print(f'MSD figure:    {plot_msd(node.outputs.msd, node.outputs.descriptors, plot, title=title)}')
     if not node.is_finished_ok:
         sys.exit(1)
 
 
 if __name__ == '__main__':
-    print_summary(main(sys.argv[1:]))
+    ARGUMENTS = parse_arguments(sys.argv[1:])
+    print_summary(main(ARGUMENTS), ARGUMENTS.plot)

@@ -57,16 +57,18 @@ def test_short_chgnet_md(aiida_profile, python_code, generate_structure):
 
 
 @pytest.mark.slow
-def test_demo_script_runs_with_a_test_size_switch(aiida_profile, aiida_localhost, capsys, monkeypatch):
+def test_demo_script_runs_with_a_test_size_switch(aiida_profile, aiida_localhost, capsys, monkeypatch, tmp_path):
     """``examples/submit_sse.py`` end to end on CHGNet, 40 steps instead of the protocol's 3000."""
     import pathlib
 
     script = pathlib.Path(__file__).resolve().parents[1] / 'examples' / 'submit_sse.py'
-    monkeypatch.setattr('sys.argv', [str(script), '--steps', '40', '--equilibration-steps', '0'])
+    figure = tmp_path / 'msd.png'
+    monkeypatch.setattr('sys.argv', [str(script), '--steps', '40', '--equilibration-steps', '0', '--plot', str(figure)])
     runpy.run_path(str(script), run_name='__main__')
     printed = capsys.readouterr().out
     for expected in ('Material:      Li23N8', 'Temperature:   700 K', 'D:', 'Fit window:', 'Hops:', 'Workchain:'):
         assert expected in printed
+    assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     node = orm.QueryBuilder().append(orm.WorkflowNode, tag='wc').order_by({'wc': {'ctime': 'desc'}}).first()[0]
     assert node.is_finished_ok
     assert {'descriptors', 'msd', 'trajectory'} <= set(node.outputs)
