@@ -84,3 +84,29 @@ def emt_model():
     from aiida_superionic.engines.ase import get_model_node
 
     return get_model_node('emt')
+
+
+@pytest.fixture
+def serialize_builder():
+    """Return a function that turns a process builder into plain data for ``data_regression``."""
+    from aiida import orm
+
+    def serialize(value):
+        if isinstance(value, orm.BaseType):
+            return value.value
+        if isinstance(value, orm.Dict):
+            return value.get_dict()
+        if isinstance(value, orm.StructureData):
+            return value.get_formula()
+        if isinstance(value, orm.AbstractCode):
+            return value.full_label
+        if isinstance(value, orm.Node):
+            return type(value).__name__
+        if hasattr(value, 'items'):
+            return {key: serialize(item) for key, item in value.items() if item not in ({}, None)}
+        return value
+
+    def factory(builder):
+        return serialize(builder._inputs(prune=True))
+
+    return factory

@@ -140,3 +140,13 @@ def test_protocols(python_code, generate_structure, aiida_profile):
         MdWorkChain.get_protocol_inputs('fast', overrides={'stepz': 3})
     with pytest.raises(ValueError, match=r'unknown override `analysis_settings\.hop`'):
         MdWorkChain.get_protocol_inputs('fast', overrides={'analysis_settings': {'hop': 3}})
+
+
+@pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
+def test_protocol_builders(aiida_profile, python_code, generate_structure, serialize_builder, data_regression, protocol):
+    """The inputs each protocol gives, with the default CHGNet model; a change to them must be deliberate."""
+    pytest.importorskip('chgnet')
+    builder = MdWorkChain.get_builder_from_protocol(
+        code=python_code, structure=generate_structure('li3n'), temperature=700.0, protocol=protocol
+    )
+    data_regression.check(serialize_builder(builder))
