@@ -10,8 +10,7 @@ Why 700 K: the potential is soft; at 1000 K it disorders the N framework, at 700
 stay on their sites while about half of the Li ions hop within 5 ps.
 
 Options (after the script name): ``--temperature K``, ``--steps N`` and ``--equilibration-steps N``
-(production and equilibration; small values make a quick check), ``--calculator chgnet|lj``
-(lj: a quick check of the pipeline, not physics),
+(production and equilibration; small values make a quick check),
 ``--daemon`` to submit to a running daemon and follow it instead of running in this process,
 ``--plot PATH`` where to draw MSD(τ) with the fit (default ``li3n_msd.png``; ``''`` for none).
 """
@@ -58,7 +57,6 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--temperature', type=float, default=700.0, help='temperature in K')
     parser.add_argument('--steps', type=int, default=None, help='production steps (default: the protocol)')
     parser.add_argument('--equilibration-steps', type=int, default=None, help='equilibration steps')
-    parser.add_argument('--calculator', default='chgnet', choices=['chgnet', 'lj'], help='ASE calculator')
     parser.add_argument('--daemon', action='store_true', help='submit to the daemon and wait')
     parser.add_argument('--plot', default='li3n_msd.png', help='where to draw MSD(τ) with the fit ("" for none)')
     return parser.parse_args(argv)
@@ -76,7 +74,7 @@ def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
         temperature=arguments.temperature,
         protocol='fast',
         overrides=overrides,
-        model=get_model_node(arguments.calculator),
+        model=get_model_node('chgnet'),
     )
     builder.mobile_species = orm.Str('Li')
     builder.metadata.label = f'Li3N demo {arguments.temperature:g} K'

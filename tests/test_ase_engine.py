@@ -259,3 +259,15 @@ def test_a_killed_md_keeps_its_complete_frames(aiida_profile, aiida_code_install
     assert trajectory.numsteps > 10
     np.testing.assert_array_equal(trajectory.get_stepids(), np.arange(trajectory.numsteps))
     assert 'output_parameters' not in results
+
+
+def test_an_exploding_md_stops_as_unstable_with_its_finite_frames(aiida_profile, python_code, generate_structure):
+    """Lennard-Jones with σ = 2.5 Å (> the Li–Li distance), ε = 50 eV on Li3N blows up: exit 350, no NaN stored."""
+    model = get_model_node('lj', sigma=2.5, epsilon=50.0)
+    parameters = {'task': 'md', **MD_PARAMETERS, 'steps': 200, 'write_interval': 1}
+    results, node = run_get_node(_builder(python_code, generate_structure('li3n', repeat=1), parameters, model))
+    assert node.exit_status == AseCalculation.exit_codes.ERROR_MD_UNSTABLE.status, node.exit_message
+    assert 'non-finite' in node.exit_message
+    assert 'output_structure' not in results
+    assert results['trajectory'].numsteps == results['output_parameters']['frames_written'] >= 1
+    assert np.all(np.isfinite(results['trajectory'].get_positions()))

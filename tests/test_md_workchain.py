@@ -143,7 +143,9 @@ def test_protocols(python_code, generate_structure, aiida_profile):
 
 
 @pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
-def test_protocol_builders(aiida_profile, python_code, generate_structure, serialize_builder, data_regression, protocol):
+def test_protocol_builders(
+    aiida_profile, python_code, generate_structure, serialize_builder, data_regression, protocol
+):
     """The inputs each protocol gives, with the default CHGNet model; a change to them must be deliberate."""
     pytest.importorskip('chgnet')
     builder = MdWorkChain.get_builder_from_protocol(

@@ -106,7 +106,7 @@ class AseCalculation(CalcJob):
             validator=validate_parameters,
             help='The task (`static`, `relax` or `md`) and its settings, e.g. for `md`: '
             '`temperature_K`, `timestep_fs`, `steps` (production), `write_interval`, '
-            '`equilibration_steps`, `seed`, `thermostat_timescale_fs`.',
+            '`equilibration_steps`, `seed`, `thermostat_timescale_fs`, `thermostat_chain_length`.',
         )
         spec.input(
             'model',
@@ -134,7 +134,8 @@ class AseCalculation(CalcJob):
             'output_structure',
             valid_type=orm.StructureData,
             required=False,
-            help='The relaxed structure (`relax`) or the last MD frame (`md`).',
+            help='The relaxed structure (`relax`), or the state after the last MD step run (`md`; it may '
+            'postdate the last written frame). Absent when the MD became unstable.',
         )
         spec.output(
             'output_arrays',
@@ -211,6 +212,8 @@ class AseCalculation(CalcJob):
 
         calcinfo = datastructures.CalcInfo()
         calcinfo.codes_info = [codeinfo]
+        # Before Python starts, so numpy's and torch's thread pools see it.
+        calcinfo.prepend_text = f'export OMP_NUM_THREADS={int(threads)}'
         calcinfo.retrieve_list = [
             runner.OUTPUT_FILENAME,
             options.output_filename,

@@ -139,15 +139,14 @@ def analyse_tracer_diffusion(
     lag_times_ps = np.arange(last + 1) * frame_interval_ps
     fit = fit_diffusion_coefficient(lag_times_ps, msd_xyz.sum(axis=1), fit_start_ps=lag_times_ps[first])
 
+    smoothing_frames = max(1, round(hop_smoothing_ps / frame_interval_ps))
     if mobile_mask.sum() >= 2:
-        site_distance = minimum_pair_distance(positions[0, mobile_mask], cells[0])
+        # Sites from the first smoothing window: thermal displacement would shorten the distance.
+        sites = mobile_positions[:smoothing_frames].mean(axis=0)
+        site_distance = minimum_pair_distance(sites, cells[0])
     else:
         site_distance = float(np.min(np.linalg.norm(cells[0], axis=1)))
-    hops = count_hops(
-        mobile_positions,
-        hop_distance_A=hop_fraction * site_distance,
-        smoothing_frames=round(hop_smoothing_ps / frame_interval_ps),
-    )
+    hops = count_hops(mobile_positions, hop_distance_A=hop_fraction * site_distance, smoothing_frames=smoothing_frames)
     return TracerDiffusion(
         lag_times_ps=lag_times_ps,
         msd_xyz_A2=msd_xyz,

@@ -71,7 +71,8 @@ def validate_engine(node: orm.Str, _):
 class MdWorkChain(ProtocolMixin, WorkChain):
     """NVT MD (Nosé–Hoover chain) of a structure at one temperature, then D of the mobile species.
 
-    The MSD is averaged over all time origins, τmax is half the production run and D = slope / 6
+    The MSD is averaged over all time origins, τmax is half the analysed run (the production run
+    less ``analysis_settings.equilibration_ps``) and D = slope / 6
     of a linear fit over τmax/2 ≤ τ ≤ τmax (López et al., Mater. Horiz. 10, 1757, 2023).
     """
 

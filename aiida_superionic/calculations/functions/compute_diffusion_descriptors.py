@@ -26,16 +26,19 @@ def compute_diffusion_descriptors(
     The paper's definition: MSD over all time origins of the mobile species after the
     equilibration (``settings.equilibration_ps``) is discarded and the framework drift removed;
     τmax is half the analysed run; D = slope / 6 of a linear fit over τmax/2 ≤ τ ≤ τmax.
-    An unusable trajectory (NaNs, too few frames, no mobile atom, unequal time steps) returns
-    exit status 300 with the reason, rather than raising, so a calling workchain can report it.
+    Bad input (a trajectory with NaNs, too few frames, no mobile atom, unequal time steps, no
+    times or cells; an unknown setting) returns exit status 300 (``ERROR_INVALID_INPUT``) with the
+    reason, rather than raising, so a calling workchain can report it.
     """
     options = {**DEFAULT_SETTINGS, **(settings.get_dict() if settings is not None else {})}
     unknown = set(options) - set(DEFAULT_SETTINGS)
     if unknown:
-        raise ValueError(f'unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}')
-    arrays = trajectory_arrays(trajectory)
-    masses = [float(atomic_masses[atomic_numbers[symbol]]) for symbol in arrays.symbols]
+        return ExitCode(
+            300, f'ERROR_INVALID_INPUT: unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}'
+        )
     try:
+        arrays = trajectory_arrays(trajectory)
+        masses = [float(atomic_masses[atomic_numbers[symbol]]) for symbol in arrays.symbols]
         result = analyse_tracer_diffusion(
             positions=arrays.positions,
             cells=arrays.cells,
@@ -48,7 +51,7 @@ def compute_diffusion_descriptors(
             hop_smoothing_ps=options['hop_smoothing_ps'],
         )
     except ValueError as exception:
-        return ExitCode(300, f'ERROR_INVALID_TRAJECTORY: {exception}')
+        return ExitCode(300, f'ERROR_INVALID_INPUT: {exception}')
     descriptors = orm.Dict(
         {
             'diffusion_coefficient_cm2_s': result.fit.diffusion_coefficient_cm2_s,
@@ -65,7 +68,7 @@ def compute_diffusion_descriptors(
             'analysed_time_ps': result.analysed_time_ps,
             'analysed_frames': result.analysed_frames,
             'equilibration_ps': float(options['equilibration_ps']),
-            'framework_drift_removed': True,
+            'framework_drift_removed': result.mobile_ions < len(arrays.symbols),
         }
     )
     msd = orm.ArrayData()

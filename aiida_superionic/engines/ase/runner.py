@@ -143,6 +143,12 @@ def build_calculator(model: dict, threads: int):
             f'model mismatch: the {name} weights here hash to {found["weights_sha256"]}, the input '
             f'recorded {model["weights_sha256"]} (package {found["package_version"]} here)'
         )
+    if found['package_version'] != model.get('package_version'):
+        print(
+            f'Warning: {found["package"]} {found["package_version"]} runs here, the input recorded '
+            f'{model.get("package_version")}; the weights hash matches',
+            flush=True,
+        )
     if name == 'chgnet':
         import torch
 
@@ -360,23 +366,25 @@ def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict
 
     writer = TrajectoryWriter(folder, atoms.get_chemical_symbols(), write_interval, timestep_fs)
     progress = _Progress(equilibration_steps + production_steps, clock)
-    status, message, production_done = 'finished', '', 0
+    status, message, phase = 'finished', '', 'equilibration'
+    equilibration_done = production_done = 0
     try:
         for done in range(1, equilibration_steps + 1):
             dynamics.run(1)
-            progress.step(done, 'equilibration', atoms)
+            _check_finite(atoms, f'equilibration step {done}')
+            equilibration_done = done
+            progress.step(done, phase, atoms)
             clock.check()
+        phase = 'production'
         for step in range(production_steps + 1):
             if step:
                 dynamics.run(1)
+                _check_finite(atoms, f'production step {step}')
                 production_done = step
-                progress.step(equilibration_steps + step, 'production', atoms)
+                progress.step(equilibration_steps + step, phase, atoms)
             if step % write_interval == 0:
                 potential = float(atoms.get_potential_energy())
                 kinetic = float(atoms.get_kinetic_energy())
-                if not (math.isfinite(potential) and np.all(np.isfinite(atoms.positions))):
-                    status, message = 'unstable', f'non-finite energy or positions at production step {step}'
-                    break
                 writer.write(
                     [
                         step,
@@ -392,18 +400,35 @@ def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict
                 )
             clock.check()
     except StopRequested as stop:
-        status, message = 'walltime', f'{stop} after {production_done} production steps'
+        status, message = (
+            'walltime',
+            f'{stop} after {equilibration_done} equilibration and {production_done} production steps',
+        )
+    except UnstableDynamics as instability:
+        status, message = 'unstable', str(instability)
     finally:
         writer.close()
-    return {
+    result = {
         'md_status': status,
         'md_message': message,
         'frames_written': writer.frames,
-        'equilibration_steps': equilibration_steps,
+        'equilibration_steps_done': equilibration_done,
         'production_steps_done': production_done,
-        'final_structure': _structure_of(atoms),
-        'final_velocities_A_ps': (atoms.get_velocities() * velocity_to_A_per_ps).tolist(),
     }
+    if status != 'unstable':  # the state after the last step run (it may postdate the last written frame)
+        result['final_structure'] = _structure_of(atoms)
+        result['final_velocities_A_ps'] = (atoms.get_velocities() * velocity_to_A_per_ps).tolist()
+    return result
+
+
+class UnstableDynamics(Exception):  # noqa: N818 (a state of the run, reported as a status)
+    """Raised when the energy or the positions stop being finite numbers."""
+
+
+def _check_finite(atoms, where: str) -> None:
+    """Stop the MD the moment it blows up: every frame written before stays valid."""
+    if not (math.isfinite(atoms.get_potential_energy()) and np.all(np.isfinite(atoms.positions))):
+        raise UnstableDynamics(f'non-finite energy or positions at {where}')
 
 
 TASKS = {'static': run_static, 'relax': run_relax, 'md': run_md}
@@ -413,8 +438,7 @@ def main(input_path: str) -> int:
     """Run the task of ``input_path`` in its folder; always write ``aiida_output.json``."""
     folder = pathlib.Path(input_path).resolve().parent
     payload = json.loads(pathlib.Path(input_path).read_text())
-    threads = int(payload.get('threads', 1))
-    os.environ.setdefault('OMP_NUM_THREADS', str(threads))
+    threads = int(payload.get('threads', 1))  # OMP_NUM_THREADS is exported by the job script
     clock = _Clock(payload.get('max_wallclock_seconds'))
     output = {'status': 'started', 'task': payload['task'], 'threads': threads}
     exit_status = 0

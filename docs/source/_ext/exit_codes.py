@@ -1,0 +1,76 @@
+"""Sphinx directive ``exit-codes``: the exit-code table of an AiiDA process, read from its spec.
+
+The directives of ``aiida.sphinxext`` document inputs, outputs and the outline, not exit codes.
+This one reads ``Process.spec().exit_codes`` at build time, so the table cannot drift from the code.
+
+Usage (MyST)::
+
+    ```{exit-codes} aiida_superionic.calculations.ase.AseCalculation
+    ```
+
+By default only the codes the class adds to its aiida-core base class are listed; the flag
+``:inherited:`` lists aiida-core's generic codes too.
+"""
+
+from __future__ import annotations
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util.docutils import SphinxDirective
+
+
+def _core_exit_code_labels(process_class) -> set[str]:
+    """Return the labels of the exit codes that the nearest aiida-core base class defines."""
+    for base in process_class.__mro__[1:]:
+        if base.__module__.startswith('aiida.') and hasattr(base, 'spec'):
+            return set(base.spec().exit_codes.keys())
+    return set()
+
+
+class ExitCodesDirective(SphinxDirective):
+    """Render a table (status, label, message) of the exit codes of a process class."""
+
+    required_arguments = 1
+    has_content = False
+    option_spec = {'inherited': directives.flag}
+
+    def run(self):
+        from aiida.common.utils import get_object_from_string
+
+        process_class = get_object_from_string(self.arguments[0])
+        exit_codes = process_class.spec().exit_codes
+        hidden = set() if 'inherited' in self.options else _core_exit_code_labels(process_class)
+        rows = sorted(
+            ((code.status, label, code.message) for label, code in exit_codes.items() if label not in hidden),
+            key=lambda row: row[0],
+        )
+
+        table = nodes.table(classes=['exit-codes'])
+        group = nodes.tgroup(cols=3)
+        table += group
+        for width in (10, 30, 60):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        head += self._row(('Status', 'Label', 'Message'), literal=False)
+        body = nodes.tbody()
+        group += body
+        for status, label, message in rows:
+            body += self._row((str(status), label, message), literal=True)
+        return [table]
+
+    @staticmethod
+    def _row(cells, literal: bool) -> nodes.row:
+        row = nodes.row()
+        for index, text in enumerate(cells):
+            entry = nodes.entry()
+            paragraph = nodes.paragraph()
+            paragraph += nodes.literal(text=text) if literal and index < 2 else nodes.Text(text)
+            entry += paragraph
+            row += entry
+        return row
+
+
+def setup(app):
+    app.add_directive('exit-codes', ExitCodesDirective)
+    return {'version': '1.0', 'parallel_read_safe': True, 'parallel_write_safe': True}
