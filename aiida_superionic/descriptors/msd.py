@@ -93,21 +93,25 @@ def compute_msd(positions: np.ndarray, max_lag: int | None = None) -> np.ndarray
     lags = np.arange(max_lag + 1)
     origins = (frames - lags).astype(float)  # number of time origins per lag
     fft_length = scipy.fft.next_fast_len(2 * frames, real=True)
-    columns = positions.reshape(frames, atoms * dimensions)
-    column_direction = np.tile(np.arange(dimensions), atoms)
-    msd_sum = np.zeros((max_lag + 1, dimensions))
-
-    for start in range(0, columns.shape[1], MSD_COLUMN_BATCH):
-        batch = columns[:, start : start + MSD_COLUMN_BATCH]
+    columns = positions.reshape(frames, atoms * dimensions)  # column j is atom j // 3, direction j % 3
+    # Sums over atoms, per direction, of x² (per frame) and of |FFT x|² (per frequency): the MSD
+    # needs only these, so one inverse FFT per direction serves every atom.
+    squares = np.zeros((frames, dimensions))
+    power = np.zeros((fft_length // 2 + 1, dimensions))
+    batch_columns = MSD_COLUMN_BATCH - MSD_COLUMN_BATCH % dimensions  # whole atoms per batch
+    for start in range(0, columns.shape[1], batch_columns):
+        batch = columns[:, start : start + batch_columns]
         batch = batch - batch.mean(axis=0)  # the MSD is shift invariant; centring avoids cancellation
-        squares = batch * batch
-        cumulative = np.concatenate([np.zeros((1, batch.shape[1])), np.cumsum(squares, axis=0)])
-        # Sum over origins of x(t0)² + x(t0 + m)² for t0 in [0, frames - m).
-        square_terms = cumulative[frames - lags] + (cumulative[frames] - cumulative[lags])
+        squares += (batch * batch).reshape(frames, -1, dimensions).sum(axis=1)
         spectrum = scipy.fft.rfft(batch, n=fft_length, axis=0)
-        autocorrelation = scipy.fft.irfft(spectrum * spectrum.conj(), n=fft_length, axis=0)[: max_lag + 1]
-        per_column = square_terms - 2.0 * autocorrelation
-        np.add.at(msd_sum.T, column_direction[start : start + batch.shape[1]], per_column.T)
+        power += (spectrum.real**2 + spectrum.imag**2).reshape(len(power), -1, dimensions).sum(axis=1)
+        del spectrum
+
+    autocorrelation = scipy.fft.irfft(power, n=fft_length, axis=0)[: max_lag + 1]
+    cumulative = np.concatenate([np.zeros((1, dimensions)), np.cumsum(squares, axis=0)])
+    # Sum over origins t0 in [0, frames - m) of x(t0)² + x(t0 + m)², for every lag m.
+    square_terms = cumulative[frames - lags] + (cumulative[frames] - cumulative[lags])
+    msd_sum = square_terms - 2.0 * autocorrelation
 
     msd = msd_sum / origins[:, None] / atoms
     return np.clip(msd, 0.0, None)  # round-off can leave -1e-15 at lag 0
