@@ -12,10 +12,18 @@ import pytest
 
 pytest_plugins = ['aiida.tools.pytest_fixtures']
 
-#: The shared real-data folder of the developers (not part of the project); tests using it skip without it.
-REALDATA = pathlib.Path(
-    os.environ.get('SUPERIONIC_REALDATA', pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'realdata')
-)
+#: Where the developers' shared real MD data may be (not part of the project): ``$SUPERIONIC_REALDATA``,
+#: ``../shared/realdata`` beside the checkout, or the workplace's ``/work/shared/realdata`` (CI clones
+#: elsewhere). Tests that use it skip when none exists.
+REALDATA_CANDIDATES = [
+    pathlib.Path(path)
+    for path in (
+        os.environ.get('SUPERIONIC_REALDATA'),
+        pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'realdata',
+        '/work/shared/realdata',
+    )
+    if path
+]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -25,6 +33,15 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if 'chgnet' in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope='session')
+def realdata() -> pathlib.Path:
+    """The shared real-data folder; the test is skipped when it is absent."""
+    for path in REALDATA_CANDIDATES:
+        if path.is_dir():
+            return path
+    pytest.skip(f'real MD data not found in {[str(p) for p in REALDATA_CANDIDATES]} (set SUPERIONIC_REALDATA)')
 
 
 @pytest.fixture

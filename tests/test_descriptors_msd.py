@@ -9,8 +9,6 @@ real VASP trajectories.
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -596,16 +594,6 @@ def test_analysis_rejects_inconsistent_shapes(field, value):
 # -------------------------------------------------------------------------------------------------
 # 8. peer comparison on real trajectories (pymatgen-analysis-diffusion, kinisi)
 # -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope='module')
-def realdata() -> Path:
-    """The shared real-data folder (``$SUPERIONIC_REALDATA`` or ``<repo>/../shared/realdata``)."""
-    override = os.environ.get('SUPERIONIC_REALDATA')
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / 'shared' / 'realdata'
-    if not path.is_dir():
-        pytest.skip(f'real MD data not found at {path} (set SUPERIONIC_REALDATA to its location)')
-    return path
 
 
 @pytest.fixture(scope='module')
