@@ -58,6 +58,10 @@ class TracerDiffusion:
     :ivar analysed_time_ps: length of the analysed run (after equilibration) in ps.
     :ivar analysed_frames: number of analysed frames.
     :ivar mobile_ions: number of mobile ions.
+    :ivar mobile_positions: the analysed positions of the mobile ions in Å, unwrapped and with the
+        framework drift removed, shape ``(analysed_frames, mobile_ions, 3)``; further analyses
+        (tensor, collective MSD, blocks) start from them rather than unwrapping again.
+    :ivar cell_volume_A3: mean cell volume over the analysed frames in Å³.
     """
 
     lag_times_ps: np.ndarray
@@ -67,6 +71,8 @@ class TracerDiffusion:
     analysed_time_ps: float
     analysed_frames: int
     mobile_ions: int
+    mobile_positions: np.ndarray = dataclasses.field(repr=False)
+    cell_volume_A3: float
 
     @property
     def msd_A2(self) -> np.ndarray:
@@ -155,4 +161,6 @@ def analyse_tracer_diffusion(
         analysed_time_ps=float(times_ps[-1] - times_ps[0]),
         analysed_frames=frames,
         mobile_ions=int(mobile_mask.sum()),
+        mobile_positions=mobile_positions,
+        cell_volume_A3=float(np.abs(np.linalg.det(cells)).mean()),
     )

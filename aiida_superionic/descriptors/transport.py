@@ -76,7 +76,7 @@ from .constants import (
     S_PER_M_TO_MS_PER_CM,
 )
 from .diffusion import DEFAULT_HOP_FRACTION, DEFAULT_HOP_SMOOTHING_PS, TracerDiffusion, analyse_tracer_diffusion
-from .msd import DiffusionFit, compute_msd, fit_diffusion_coefficient, paper_fit_window, remove_drift, unwrap_positions
+from .msd import DiffusionFit, compute_msd, fit_diffusion_coefficient, paper_fit_window
 
 #: Default number of consecutive blocks for the uncertainties (5: blocks of 20–40 ps for the
 #: paper's 100–200 ps runs, so their fit windows of 5–20 ps stay in the diffusive regime).
@@ -625,15 +625,12 @@ def analyse_transport(
         hop_fraction=hop_fraction,
         hop_smoothing_ps=hop_smoothing_ps,
     )
-    mobile, volume_A3 = _mobile_positions(positions, cells, times_ps, symbols, masses, mobile_species, equilibration_ps)
+    mobile, volume_A3 = tracer.mobile_positions, tracer.cell_volume_A3
     max_lag = len(tracer.lag_times_ps) - 1
     frame_interval_ps = float(tracer.lag_times_ps[1])
     fit_start_ps = tracer.fit.fit_start_ps
 
     msd_tensor = compute_msd_tensor(mobile, max_lag=max_lag)
-    diagonal = msd_tensor[:, [0, 1, 2], [0, 1, 2]]
-    if not np.allclose(diagonal, tracer.msd_xyz_A2, rtol=1e-8, atol=1e-10 * max(tracer.msd_xyz_A2.max(), 1.0)):
-        raise RuntimeError('internal inconsistency: the transport positions differ from the tracer analysis')
     diffusion_tensor = fit_diffusion_tensor(tracer.lag_times_ps, msd_tensor, fit_start_ps)
 
     collective_msd = compute_collective_msd(mobile, max_lag=max_lag)
@@ -676,29 +673,3 @@ def analyse_transport(
         nominal_charge=int(nominal_charge),
         volume_A3=volume_A3,
     )
-
-
-def _mobile_positions(
-    positions: np.ndarray,
-    cells: np.ndarray,
-    times_ps: np.ndarray,
-    symbols: list[str] | tuple[str, ...],
-    masses: np.ndarray,
-    mobile_species: str,
-    equilibration_ps: float,
-) -> tuple[np.ndarray, float]:
-    """The analysed mobile-ion positions (Å) and mean cell volume (Å³), as the tracer analysis has them.
-
-    Call after ``analyse_tracer_diffusion`` has validated the same inputs; the same frames are kept
-    and the same msd.py primitives unwrap and remove the framework drift (``analyse_transport``
-    checks that the MSDs agree).
-    """
-    positions = np.asarray(positions, dtype=float)
-    times_ps = np.asarray(times_ps, dtype=float)
-    cells = np.broadcast_to(np.asarray(cells, dtype=float), (positions.shape[0], 3, 3))
-    mobile_mask = np.array([symbol == mobile_species for symbol in symbols])
-    kept = times_ps >= times_ps[0] + equilibration_ps - 1e-9
-    unwrapped = unwrap_positions(positions[kept], cells[kept])
-    unwrapped = remove_drift(unwrapped, np.asarray(masses, dtype=float), ~mobile_mask)
-    volume_A3 = float(np.abs(np.linalg.det(cells[kept])).mean())
-    return np.ascontiguousarray(unwrapped[:, mobile_mask]), volume_A3
