@@ -11,6 +11,7 @@ from aiida.engine import run_get_node
 
 from aiida_superionic.calculations.ase import AseCalculation
 from aiida_superionic.engines.ase import get_model_node, runner
+from aiida_superionic.workflows.md import MdWorkChain
 
 pytestmark = pytest.mark.chgnet
 
@@ -58,17 +59,19 @@ def test_short_chgnet_md(aiida_profile, python_code, generate_structure):
 
 @pytest.mark.slow
 def test_demo_script_runs_with_a_test_size_switch(aiida_profile, aiida_localhost, capsys, monkeypatch, tmp_path):
-    """``examples/submit_sse.py`` end to end on CHGNet, 40 steps instead of the protocol's 3000."""
+    """``examples/submit_sse.py`` end to end on CHGNet, 150 steps instead of the protocol's 3000."""
     import pathlib
 
     script = pathlib.Path(__file__).resolve().parents[1] / 'examples' / 'submit_sse.py'
     figure = tmp_path / 'msd.png'
-    monkeypatch.setattr('sys.argv', [str(script), '--steps', '40', '--equilibration-steps', '0', '--plot', str(figure)])
+    monkeypatch.setattr('sys.argv', [str(script), '--steps', '150', '--equilibration-steps', '0', '--plot', str(figure)])
     runpy.run_path(str(script), run_name='__main__')
     printed = capsys.readouterr().out
     for expected in ('Material:      Li23N8', 'Temperature:   700 K', 'D:', 'Fit window:', 'Hops:', 'Workchain:'):
         assert expected in printed
     assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     node = orm.QueryBuilder().append(orm.WorkflowNode, tag='wc').order_by({'wc': {'ctime': 'desc'}}).first()[0]
-    assert node.is_finished_ok
-    assert {'descriptors', 'msd', 'trajectory'} <= set(node.outputs)
+    # 150 steps are too short for Li to hop much: D is flagged (exit 412), every output is there.
+    assert node.exit_status in (0, MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status)
+    assert {'descriptors', 'msd', 'vdos', 'trajectory'} <= set(node.outputs)
+    assert 'Verdict:' in printed

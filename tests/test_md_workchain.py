@@ -9,6 +9,8 @@ from aiida.engine import run_get_node
 from ase.data import atomic_masses, atomic_numbers
 
 from aiida_superionic.descriptors.diffusion import analyse_tracer_diffusion
+from aiida_superionic.descriptors.transport import analyse_transport
+from aiida_superionic.descriptors.vibrations import analyse_vibrations
 from aiida_superionic.engines.ase import get_model_node
 from aiida_superionic.workflows.md import MdWorkChain
 
@@ -29,30 +31,51 @@ def _builder(python_code, structure, temperature=600.0, model=None, **overrides)
 
 
 def test_md_workchain_end_to_end(aiida_profile, python_code, generate_structure):
+    """0.24 ps of Cu3Au at 600 K: no Cu hops, so D is flagged (exit 412) and every output is still there."""
     structure = generate_structure('cu3au')
     results, node = run_get_node(_builder(python_code, structure))
-    assert node.is_finished_ok, node.exit_message
+    assert node.exit_status == MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status, node.exit_message
+    assert {'descriptors', 'msd', 'vdos', 'trajectory', 'output_structure'} <= set(results)
 
     # Provenance: the MD calculation and the descriptor calcfunction are children, linked by label.
     called = {link.link_label: link.node for link in node.base.links.get_outgoing().all()}
     assert called['md'].process_type == 'aiida.calculations:superionic.ase'
-    assert called['compute_diffusion_descriptors'].is_finished_ok
+    assert called['compute_trajectory_descriptors'].is_finished_ok
     trajectory = results['trajectory']
     assert trajectory.uuid == called['md'].outputs.trajectory.uuid
     assert trajectory.numsteps == 61  # frames at steps 0, 2, ..., 120
 
     # The descriptors are those of the pure numerics on the same trajectory (computed here independently).
     symbols = list(trajectory.symbols)
-    expected = analyse_tracer_diffusion(
-        positions=trajectory.get_positions(),
-        cells=trajectory.get_cells(),
-        times_ps=trajectory.get_times(),
-        symbols=symbols,
-        masses=[atomic_masses[atomic_numbers[s]] for s in symbols],
-        mobile_species='Cu',
+    arrays = {
+        'positions': trajectory.get_positions(),
+        'cells': trajectory.get_cells(),
+        'times_ps': trajectory.get_times(),
+        'symbols': symbols,
+        'masses': [atomic_masses[atomic_numbers[s]] for s in symbols],
+        'mobile_species': 'Cu',
+    }
+    expected = analyse_tracer_diffusion(**arrays)
+    transport = analyse_transport(**arrays, temperature_K=600.0, nominal_charge=1)
+    settings = node.inputs.analysis_settings.get_dict()
+    vibrations = analyse_vibrations(
+        **arrays,
+        temperature_K=600.0,
+        velocities=trajectory.get_velocities(),
+        max_energy_meV=settings['max_energy_meV'],
+        max_correlation_ps=settings['max_correlation_ps'],
     )
     descriptors = results['descriptors'].get_dict()
     assert descriptors['mobile_species'] == 'Cu'
+    assert descriptors['diffusivity_verdict'] == 'too_few_hops'
+    assert descriptors['velocity_source'] == 'integrator'
+    for key, value in {**transport.descriptors(), **vibrations.descriptors()}.items():
+        if isinstance(value, str):
+            assert descriptors[key] == value, key
+        else:
+            np.testing.assert_allclose(descriptors[key], value, rtol=1e-9, atol=1e-15, err_msg=key)
+    for group in ('all', 'framework', 'mobile'):
+        np.testing.assert_allclose(results['vdos'].get_array(f'g_{group}'), vibrations.spectra[group])
     assert descriptors['diffusion_coefficient_cm2_s'] == pytest.approx(expected.fit.diffusion_coefficient_cm2_s)
     assert descriptors['msd_A2'] == pytest.approx(expected.fit.msd_at_fit_end_A2)
     # The paper's window: τmax is half the 0.24 ps run, the fit starts at τmax/2.
@@ -66,7 +89,7 @@ def test_md_workchain_end_to_end(aiida_profile, python_code, generate_structure)
 def test_md_workchain_reports_its_steps(aiida_profile, python_code, generate_structure):
     from aiida.cmdline.utils.common import get_workchain_report
 
-    _, node = run_get_node(_builder(python_code, generate_structure('cu3au'), steps=20))
+    _, node = run_get_node(_builder(python_code, generate_structure('cu3au'), steps=60))
     report = get_workchain_report(node, 'REPORT')
     assert 'launching AseCalculation' in report
     assert 'D(Cu) =' in report

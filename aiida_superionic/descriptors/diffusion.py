@@ -1,6 +1,6 @@
 """Tracer diffusion of the mobile species from one MD trajectory, as López et al. (2023) define it.
 
-Pure numerics (no AiiDA): the calcfunction ``compute_diffusion_descriptors`` is a thin wrapper.
+Pure numerics (no AiiDA): the calcfunction ``compute_trajectory_descriptors`` is a thin wrapper.
 """
 
 from __future__ import annotations

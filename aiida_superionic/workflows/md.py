@@ -6,11 +6,11 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from ..calculations.ase import AseCalculation
-from ..calculations.functions.compute_diffusion_descriptors import (
+from ..calculations.functions.compute_trajectory_descriptors import (
     DEFAULT_SETTINGS as ANALYSIS_SETTINGS,
 )
-from ..calculations.functions.compute_diffusion_descriptors import (
-    compute_diffusion_descriptors,
+from ..calculations.functions.compute_trajectory_descriptors import (
+    compute_trajectory_descriptors,
 )
 from ..descriptors.diffusion import select_mobile_species
 from .protocols.utils import ProtocolMixin
@@ -133,8 +133,9 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             'analysis_settings',
             valid_type=orm.Dict,
             required=False,
-            help='Settings of `compute_diffusion_descriptors`: `hop_fraction` (hop distance as a '
-            'fraction of the shortest mobile–mobile distance), `hop_smoothing_ps`, `equilibration_ps`.',
+            help='Settings of `compute_trajectory_descriptors`: '
+            + ', '.join(f'`{key}` (default {value})' for key, value in ANALYSIS_SETTINGS.items())
+            + '.',
         )
         spec.input(
             'engine',
@@ -168,9 +169,21 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         spec.output(
             'descriptors',
             valid_type=orm.Dict,
-            help='Scalar descriptors: `diffusion_coefficient_cm2_s`, `msd_A2`, the fit window, hop counts.',
+            help='The diffusive–vibrational descriptors (DESIGN keys such as `diffusion_coefficient_cm2_s`, '
+            '`msd_A2`, `mean_frequency_meV_mobile`, `lindemann_ratio`) and what stands beside them: the '
+            'uncertainty and tensor of D, collective D, Haven ratio, conductivity, hops, the verdict.',
         )
-        spec.output('msd', valid_type=orm.ArrayData, help='MSD(τ) of the mobile species, total and per direction.')
+        spec.output(
+            'msd',
+            valid_type=orm.ArrayData,
+            help='MSD(τ) of the mobile species: total, per direction, tensor and collective.',
+        )
+        spec.output(
+            'vdos',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Vibrational densities of states (eq. 5 and mass-weighted) of all, framework and mobile atoms.',
+        )
         spec.output('trajectory', valid_type=orm.TrajectoryData, help='The production trajectory.')
         spec.output('output_structure', valid_type=orm.StructureData, required=False, help='The last frame of the MD.')
 
@@ -184,6 +197,16 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             'ERROR_MD_INCOMPLETE',
             message='The MD calculation<{pk}> stopped early ({message}); the descriptors are '
             'computed from the frames it wrote.',
+        )
+        spec.exit_code(
+            412,
+            'ERROR_TOO_FEW_HOPS',
+            message='D is flagged: {message}. Every output is kept; run longer or hotter for a trustworthy D.',
+        )
+        spec.exit_code(
+            413,
+            'ERROR_MSD_NOT_LINEAR',
+            message='D is flagged: {message}. Every output is kept; the run is not yet diffusive.',
         )
         spec.exit_code(
             420,
@@ -287,27 +310,38 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         inputs = {
             'trajectory': self.ctx.md.outputs.trajectory,
             'mobile_species': orm.Str(self.ctx.mobile_species),
-            'metadata': {'call_link_label': 'compute_diffusion_descriptors'},
+            'temperature': self.inputs.temperature,
+            'metadata': {'call_link_label': 'compute_trajectory_descriptors'},
         }
         if 'analysis_settings' in self.inputs:
             inputs['settings'] = self.inputs.analysis_settings
-        results, node = compute_diffusion_descriptors.run_get_node(**inputs)
+        results, node = compute_trajectory_descriptors.run_get_node(**inputs)
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_DESCRIPTORS_FAILED.format(message=node.exit_message)
-        self.ctx.descriptors = results['descriptors']
-        self.ctx.msd = results['msd']
+        self.ctx.analysis = results
         return None
 
     def results(self):
         """Attach the descriptors and report D."""
-        self.out('descriptors', self.ctx.descriptors)
-        self.out('msd', self.ctx.msd)
-        values = self.ctx.descriptors.get_dict()
+        for name, node in self.ctx.analysis.items():
+            self.out(name, node)
+        values = self.ctx.analysis['descriptors'].get_dict()
         self.report(
-            f'D({self.ctx.mobile_species}) = {values["diffusion_coefficient_cm2_s"]:.3e} cm²/s at '
+            f'D({self.ctx.mobile_species}) = {values["diffusion_coefficient_cm2_s"]:.3e} ± '
+            f'{values.get("diffusion_coefficient_std_cm2_s", float("nan")):.1e} cm²/s at '
             f'{self.inputs.temperature.value} K (fit {values["diffusion_fit_start_ps"]:.2f}–'
-            f'{values["diffusion_fit_end_ps"]:.2f} ps, {values["mobile_ion_hops"]} hops)'
+            f'{values["diffusion_fit_end_ps"]:.2f} ps, {values["mobile_ion_hops"]} hops): '
+            f'{values["diffusivity_verdict"]}'
         )
+        if 'vibrational_analysis_error' in values:
+            self.report(f'no vibrational descriptors: {values["vibrational_analysis_error"]}')
         if self.ctx.incomplete:
             return self.exit_codes.ERROR_MD_INCOMPLETE.format(pk=self.ctx.md.pk, message=self.ctx.incomplete)
+        verdict_exit_codes = {
+            'too_few_hops': self.exit_codes.ERROR_TOO_FEW_HOPS,
+            'non_linear': self.exit_codes.ERROR_MSD_NOT_LINEAR,
+        }
+        if values['diffusivity_verdict'] in verdict_exit_codes:
+            self.report(f'D is flagged: {values["diffusivity_reason"]}')
+            return verdict_exit_codes[values['diffusivity_verdict']].format(message=values['diffusivity_reason'])
         return None
