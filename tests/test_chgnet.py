@@ -64,7 +64,9 @@ def test_demo_script_runs_with_a_test_size_switch(aiida_profile, aiida_localhost
 
     script = pathlib.Path(__file__).resolve().parents[1] / 'examples' / 'submit_sse.py'
     figure = tmp_path / 'msd.png'
-    monkeypatch.setattr('sys.argv', [str(script), '--steps', '150', '--equilibration-steps', '0', '--plot', str(figure)])
+    monkeypatch.setattr(
+        'sys.argv', [str(script), '--steps', '150', '--equilibration-steps', '0', '--plot', str(figure)]
+    )
     runpy.run_path(str(script), run_name='__main__')
     printed = capsys.readouterr().out
     for expected in ('Material:      Li23N8', 'Temperature:   700 K', 'D:', 'Fit window:', 'Hops:', 'Workchain:'):

@@ -27,7 +27,7 @@ def nominal_charge(symbols: list[str] | tuple[str, ...], mobile_species: str) ->
 
     composition = Composition(collections.Counter(symbols))
     if mobile_species not in {element.symbol for element in composition.elements}:
-        raise ValueError(f'no {mobile_species} in {composition.reduced_formula}')
+        raise ValueError(f'no atom of the mobile species {mobile_species} in {composition.reduced_formula}')
     if composition.reduced_composition.num_atoms <= MAX_ATOMS_FOR_GUESS:
         guesses = composition.oxi_state_guesses()
         if guesses:
