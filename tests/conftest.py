@@ -44,6 +44,30 @@ def realdata() -> pathlib.Path:
     pytest.skip(f'real MD data not found in {[str(p) for p in REALDATA_CANDIDATES]} (set SUPERIONIC_REALDATA)')
 
 
+@pytest.fixture(scope='session')
+def lgps(realdata):
+    """pymatgen's LGPS ``DiffusionAnalyzer`` (VASP AIMD, 600 K) and the same run as wrapped arrays.
+
+    :return: ``(analyzer, positions, lattice, times_ps, symbols)``; positions are Cartesian (Å),
+        wrapped into the cell so that our unwrapping is part of every comparison.
+    """
+    import json
+
+    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
+
+    path = realdata / 'pmgdiff_DiffusionAnalyzer' / 'DiffusionAnalyzer.json'
+    if not path.is_file():
+        pytest.skip(f'{path} not found')
+    analyzer = DiffusionAnalyzer.from_dict(json.loads(path.read_text()))
+    lattice = analyzer.structure.lattice.matrix
+    # disp[:, 0] is zero: positions = initial Cartesian coordinates + displacements.
+    continuous = analyzer.structure.cart_coords[None] + analyzer.disp.transpose(1, 0, 2)
+    positions = (np.einsum('tnj,jk->tnk', continuous, np.linalg.inv(lattice)) % 1.0) @ lattice
+    symbols = [site.specie.symbol for site in analyzer.structure]
+    times = np.arange(len(positions)) * analyzer.time_step * analyzer.step_skip / 1000.0  # 2 fs x 10
+    return analyzer, positions, lattice, times, symbols
+
+
 @pytest.fixture
 def python_code(aiida_code_installed):
     """An ``InstalledCode`` running this interpreter, the code of ``superionic.ase`` jobs."""

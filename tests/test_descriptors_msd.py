@@ -596,28 +596,6 @@ def test_analysis_rejects_inconsistent_shapes(field, value):
 # -------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope='module')
-def lgps(realdata):
-    """pymatgen's LGPS DiffusionAnalyzer (its default smoothed='max') and the same run as arrays."""
-    path = realdata / 'pmgdiff_DiffusionAnalyzer' / 'DiffusionAnalyzer.json'
-    if not path.is_file():
-        pytest.skip(f'{path} not found')
-    import json
-
-    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
-
-    analyzer = DiffusionAnalyzer.from_dict(json.loads(path.read_text()))
-    lattice = analyzer.structure.lattice.matrix
-    # disp[:, 0] is zero: positions = initial Cartesian coordinates + displacements; wrap them into
-    # the cell so that our unwrapping is part of the comparison.
-    continuous = analyzer.structure.cart_coords[None] + analyzer.disp.transpose(1, 0, 2)
-    positions = wrap(continuous, lattice)
-    symbols = [site.specie.symbol for site in analyzer.structure]
-    frame_ps = analyzer.time_step * analyzer.step_skip / 1000.0  # 2 fs x 10 = 0.02 ps
-    times = np.arange(len(positions)) * frame_ps
-    return analyzer, positions, lattice, times, symbols
-
-
 @pytest.mark.realdata
 def test_lgps_msd_matches_pymatgen_diffusion_analyzer(lgps):
     from pymatgen.analysis.diffusion.analyzer import get_diffusivity_from_msd

@@ -9,8 +9,6 @@ walks, hand-built caged and hopping trajectories, and (marked ``realdata``) a re
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -534,28 +532,6 @@ def test_analyse_transport_rejects_bad_input(overrides, message):
 # -------------------------------------------------------------------------------------------------
 # 7. a real VASP run (pymatgen-analysis-diffusion's LGPS test data)
 # -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope='module')
-def lgps():
-    """pymatgen's LGPS DiffusionAnalyzer (600 K) and the same run as wrapped positions."""
-    override = os.environ.get('SUPERIONIC_REALDATA')
-    root = Path(override) if override else Path(__file__).resolve().parents[2] / 'shared' / 'realdata'
-    path = root / 'pmgdiff_DiffusionAnalyzer' / 'DiffusionAnalyzer.json'
-    if not path.is_file():
-        pytest.skip(f'real MD data not found at {path} (set SUPERIONIC_REALDATA to its location)')
-    import json
-
-    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
-
-    analyzer = DiffusionAnalyzer.from_dict(json.loads(path.read_text()))
-    lattice = analyzer.structure.lattice.matrix
-    continuous = analyzer.structure.cart_coords[None] + analyzer.disp.transpose(1, 0, 2)
-    fractional = np.einsum('tnj,jk->tnk', continuous, np.linalg.inv(lattice)) % 1.0
-    positions = fractional @ lattice
-    symbols = [site.specie.symbol for site in analyzer.structure]
-    times = np.arange(len(positions)) * analyzer.time_step * analyzer.step_skip / 1000.0
-    return analyzer, positions, lattice, times, symbols
 
 
 @pytest.mark.realdata
