@@ -148,7 +148,8 @@ def print_summary(node: orm.WorkflowNode, plot: str) -> None:
     if 'mean_frequency_meV_all' in values:
         print(
             f'Vibrations:    <ω> = {values["mean_frequency_meV_framework"]:.1f} meV (framework), '
-            f'{values["mean_frequency_meV_mobile"]:.1f} meV (Li); Lindemann ratio {values["lindemann_ratio"]:.3f}'
+            f'{values["mean_frequency_meV_mobile"]:.1f} meV ({values["mobile_species"]}); '
+            f'Lindemann ratio {values["lindemann_ratio"]:.3f}'
         )
     print(f'Workchain:     pk {node.pk}, uuid {node.uuid}, exit status {node.exit_status}')
     print(f'Inspect with:  verdi process show {node.pk}   |   verdi process report {node.pk}')

@@ -37,7 +37,7 @@ def test_fit_arrhenius_recovers_a_known_law(aiida_profile):
     assert node.is_finished_ok, node.exit_message
     values = result.get_dict()
     assert values['activation_energy_eV'] == pytest.approx(ACTIVATION_ENERGY_eV, rel=1e-9)
-    assert values['weighted_fit'] is True
+    assert values['arrhenius_weighted'] is True
     at_300 = PREFACTOR_cm2_s * np.exp(-ACTIVATION_ENERGY_eV / (BOLTZMANN_eV_K * 300.0))
     assert values['diffusion_coefficient_300K_cm2_s'] == pytest.approx(at_300, rel=1e-9)
     sigma = nernst_einstein_conductivity(at_300, CELL['mobile_ions'], 1, CELL['cell_volume_A3'], 300.0)

@@ -1,4 +1,4 @@
-"""``MdWorkChain``: one NVT molecular dynamics at one temperature, then the diffusion descriptors."""
+"""``MdWorkChain``: one NVT molecular dynamics at one temperature, then its diffusive–vibrational descriptors."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def validate_engine(node: orm.Str, _):
 
 
 class MdWorkChain(ProtocolMixin, WorkChain):
-    """NVT MD (Nosé–Hoover chain) of a structure at one temperature, then D of the mobile species.
+    """NVT MD (Nosé–Hoover chain) of a structure at one temperature, then its diffusive–vibrational descriptors.
 
     The MSD is averaged over all time origins, τmax is half the analysed run (the production run
     less ``analysis_settings.equilibration_ps``) and D = slope / 6
@@ -211,7 +211,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(
             420,
             'ERROR_DESCRIPTORS_FAILED',
-            message='The diffusion descriptors could not be computed: {message}',
+            message='The trajectory descriptors could not be computed: {message}',
         )
 
     @classmethod
@@ -306,7 +306,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def compute_descriptors(self):
-        """Compute MSD, D and hops of the mobile species with the calcfunction."""
+        """Compute every diffusive–vibrational descriptor of the trajectory with the calcfunction."""
         inputs = {
             'trajectory': self.ctx.md.outputs.trajectory,
             'mobile_species': orm.Str(self.ctx.mobile_species),

@@ -59,6 +59,7 @@ extensions = [
     'sphinx.ext.mathjax',
     'aiida.sphinxext',
     'exit_codes',  # _ext/exit_codes.py: the exit-code tables, read from the process specs
+    'docstring_bars',  # _ext/docstring_bars.py: |x| in docstrings is an absolute value, not a substitution
 ]
 
 source_suffix = {'.md': 'markdown'}

@@ -97,7 +97,7 @@ def compute_trajectory_descriptors(
 
     tracer = transport.tracer
     values = {
-        **transport.descriptors(),
+        **{key: value for key, value in transport.descriptors().items() if key != 'conductivity_temperature_K'},
         'mobile_species': species,
         'mobile_ions': tracer.mobile_ions,
         'nominal_charge_source': charge_source,
@@ -112,6 +112,7 @@ def compute_trajectory_descriptors(
         'equilibration_ps': float(options['equilibration_ps']),
         'framework_drift_removed': tracer.mobile_ions < len(arrays.symbols),
         'temperature_K': temperature.value,
+        'analysis_settings': options,  # every setting used, defaults included
     }
 
     outputs = {}
@@ -133,7 +134,8 @@ def compute_trajectory_descriptors(
         for group, spectrum in vibrations.spectra.items():
             vdos.set_array(f'g_{group}', spectrum)
             vdos.set_array(f'g_mass_weighted_{group}', vibrations.mass_weighted_spectra[group])
-        vdos.base.attributes.set('units', {'energy_meV': 'meV', 'g_*': 'modes / meV / atom (3 modes per atom)'})
+        normalisation = f'modes / meV / atom; 3 modes per atom over 0 < E <= {options["max_energy_meV"]} meV'
+        vdos.base.attributes.set('units', {'energy_meV': 'meV', 'g_*': normalisation})
         vdos.base.attributes.set('velocity_source', vibrations.velocity_source)
         outputs['vdos'] = vdos
 

@@ -46,7 +46,6 @@ def fit_arrhenius(**descriptors: orm.Dict) -> orm.Dict | ExitCode:
     result.update(
         {
             'temperatures_K': temperatures.tolist(),
-            'weighted_fit': weighted,
             'runs_used': list(used),
             'runs_flagged': flagged,
         }
