@@ -15,6 +15,7 @@ import pytest
 
 from aiida_superionic.descriptors.diffusion import analyse_tracer_diffusion, select_mobile_species
 from aiida_superionic.descriptors.msd import (
+    UNWRAP_FRAME_CHUNK,
     compute_msd,
     count_hops,
     minimum_pair_distance,
@@ -719,3 +720,116 @@ def test_argyrodite_xdatcar_msd_matches_kinisi(realdata):
     np.testing.assert_allclose(unpadded.values, result.msd_A2[1:], rtol=1e-9)
     # the padding is a real difference (several %), not round-off
     assert np.abs(kinisi.da.values[:69] / result.msd_A2[1:] - 1).max() > 1e-3
+
+
+# -------------------------------------------------------------------------------------------------
+# 9. the chunked, time-contiguous internals against the straightforward algorithms
+# -------------------------------------------------------------------------------------------------
+
+
+def straightforward_unwrap(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """The unwrapping rule on whole arrays: minimum-image fractional steps, summed over frames."""
+    cells = np.broadcast_to(cells, (positions.shape[0], 3, 3))
+    fractional = np.einsum('tnj,tjk->tnk', np.diff(positions, axis=0), np.linalg.inv(cells[1:]))
+    steps = np.einsum('tnj,tjk->tnk', fractional - np.rint(fractional), cells[1:])
+    return np.concatenate([positions[:1], positions[0] + np.cumsum(steps, axis=0)])
+
+
+def frame_by_frame_hops(positions: np.ndarray, hop_distance_A: float, smoothing_frames: int) -> tuple[int, int]:
+    """The hop rule of ``count_hops`` evaluated literally, one frame at a time for all ions."""
+    import scipy.ndimage
+
+    smoothed = scipy.ndimage.uniform_filter1d(positions, size=smoothing_frames, axis=0, mode='nearest')
+    reference = smoothed[0].copy()
+    hops = np.zeros(positions.shape[1], dtype=int)
+    settling_until = np.zeros(positions.shape[1], dtype=int)
+    for index, frame in enumerate(smoothed[1:], start=1):
+        settling = settling_until > index
+        reference[settling] = frame[settling]
+        moved = ~settling & (np.einsum('nk,nk->n', frame - reference, frame - reference) > hop_distance_A**2)
+        hops += moved
+        reference[moved] = frame[moved]
+        settling_until[moved] = index + smoothing_frames
+    return int(hops.sum()), int(np.count_nonzero(hops))
+
+
+@pytest.mark.parametrize(
+    'cell',
+    [
+        np.eye(3) * 9.0,  # cubic: one scalar
+        np.diag([7.0, 9.0, 11.0]),  # orthorhombic: a diagonal tiled along the atoms
+        triclinic_cell(),  # the full 3 x 3 product
+        'variable',  # a cell per frame
+    ],
+    ids=['cubic', 'orthorhombic', 'triclinic', 'variable'],
+)
+def test_unwrap_matches_the_straightforward_algorithm_across_chunks(cell):
+    frames = 2 * UNWRAP_FRAME_CHUNK + 3  # three chunks, the last of 3 frames
+    continuous = drifting_walk(frames, 7, seed=8)
+    cells = variable_cells(frames) if isinstance(cell, str) else cell
+    wrapped = wrap(continuous, cells)
+    expected = straightforward_unwrap(wrapped, cells)
+    np.testing.assert_allclose(unwrap_positions(wrapped, cells), expected, rtol=0, atol=1e-12)
+    assert np.abs(expected - wrapped).max() > 50  # many boundary crossings were undone
+
+
+@pytest.mark.parametrize('mobile', ['consecutive', 'scattered', 'all'])
+def test_drift_corrected_rows_equal_unwrap_then_remove_drift(mobile):
+    from aiida_superionic.descriptors.diffusion import _drift_corrected_time_rows
+
+    frames, atoms = UNWRAP_FRAME_CHUNK + 40, 9
+    rng = np.random.default_rng(21)
+    continuous = drifting_walk(frames, atoms, seed=4) + np.linspace(0, 3, frames)[:, None, None]
+    cells = variable_cells(frames)
+    wrapped = wrap(continuous, cells)
+    masses = rng.uniform(1.0, 100.0, atoms)
+    mask = {
+        'consecutive': np.arange(atoms) >= 5,
+        'scattered': np.isin(np.arange(atoms), [0, 3, 4, 8]),
+        'all': np.ones(atoms, dtype=bool),
+    }[mobile]
+    expected = remove_drift(straightforward_unwrap(wrapped, cells), masses, ~mask)[:, mask]
+    rows = _drift_corrected_time_rows(wrapped, cells, masses, mask)
+    assert rows.shape == (mask.sum(), 3, frames)
+    np.testing.assert_allclose(rows.transpose(2, 0, 1), expected, rtol=0, atol=1e-11)
+
+
+def test_compute_msd_of_time_contiguous_positions_equals_the_c_ordered_array():
+    rng = np.random.default_rng(17)
+    rows = 30.0 + np.cumsum(rng.normal(size=(7, 3, 80)), axis=-1)  # (atoms, 3, frames)
+    view = rows.transpose(2, 0, 1)  # (frames, atoms, 3) with time contiguous, as mobile_positions
+    expected = brute_force_msd(np.ascontiguousarray(view), max_lag=39)
+    np.testing.assert_allclose(compute_msd(view, max_lag=39), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(compute_msd(view[10:50], max_lag=19), compute_msd(view[10:50].copy(), max_lag=19))
+    np.testing.assert_allclose(compute_msd(view), brute_force_msd(np.ascontiguousarray(view)), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize('smoothing_frames', [1, 4, 25])
+def test_count_hops_equals_the_frame_by_frame_rule(smoothing_frames):
+    rng = np.random.default_rng(smoothing_frames)
+    frames, ions = 5000, 12
+    # rare jumps of 0-3 Å (long gaps exceed the search window), return jumps and vibration
+    jumps = (rng.random((frames, ions)) < 0.002)[..., None] * rng.normal(0.0, 1.8, (frames, ions, 3))
+    positions = np.cumsum(jumps, axis=0) + rng.normal(0.0, 0.15, (frames, ions, 3))
+    positions[:, 0] = 0.0  # an ion that never moves
+    positions[frames - 3 :, 1] += 5.0  # a hop in the last frames
+    for distance in (0.8, 1.5, 2.5):
+        expected = frame_by_frame_hops(positions, distance, smoothing_frames)
+        result = count_hops(positions, distance, smoothing_frames)
+        assert (result.hops, result.ions_that_hopped) == expected
+        assert expected[0] > 0
+    view = np.ascontiguousarray(positions.transpose(1, 2, 0)).transpose(2, 0, 1)  # time-contiguous
+    assert count_hops(view, 1.5, smoothing_frames) == count_hops(positions, 1.5, smoothing_frames)
+
+
+def test_fft_length_is_long_enough_and_smooth():
+    from aiida_superionic.descriptors.msd import _fft_length
+
+    for minimum in [1, 2, 7, 97, 1000, 14999, 50500, 75000, 99999]:
+        length = _fft_length(minimum)
+        assert minimum <= length <= max(1.15 * minimum, minimum + 16)
+        rest = length
+        for factor in (2, 3, 5):
+            while rest % factor == 0:
+                rest //= factor
+        assert rest == 1

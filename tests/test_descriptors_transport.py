@@ -553,3 +553,28 @@ def test_lgps_transport_matches_pymatgen_conductivity_conversion(lgps):
     assert result.verdict.loglog_slope < 0.8
     assert result.diffusion_coefficient_std_cm2_s > 0.5 * result.diffusion_coefficient_cm2_s
     assert np.trace(result.diffusion_tensor_cm2_s) / 3 == pytest.approx(result.diffusion_coefficient_cm2_s)
+
+
+# -------------------------------------------------------------------------------------------------
+# 7. the shared FFT pass: tensor and tracer MSD from the same transforms
+# -------------------------------------------------------------------------------------------------
+
+
+def test_analyse_transport_tensor_equals_compute_msd_tensor_of_its_positions():
+    # analyse_transport takes the off-diagonal tensor elements from the tracer's FFTs of the
+    # time-contiguous mobile positions; compute_msd_tensor of a C-ordered copy must agree.
+    rng = np.random.default_rng(8)
+    mixing = np.array([[1.0, 0.5, 0.0], [0.0, 0.7, -0.4], [0.2, 0.0, 1.2]])
+    walkers = np.cumsum(rng.normal(0.0, 0.05, (900, 40, 3)) @ mixing, axis=0) + rng.uniform(0, 15, (1, 40, 3))
+    positions, cell, times, symbols, masses = walk_trajectory(walkers)
+    result = analyse_transport(positions, cell, times, symbols, masses, 'Li', temperature_K=600, nominal_charge=1)
+    mobile = result.tracer.mobile_positions
+    max_lag = len(result.tracer.lag_times_ps) - 1
+    expected = compute_msd_tensor(np.ascontiguousarray(mobile), max_lag=max_lag)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(result.msd_tensor_A2, expected, rtol=0, atol=1e-12 * scale)
+    assert np.abs(expected[max_lag, 0, 1]) > 0.05 * expected[max_lag, 0, 0]  # off-diagonals are tested
+    np.testing.assert_allclose(compute_msd_tensor(mobile, max_lag=max_lag), expected, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(
+        compute_collective_msd(mobile, max_lag), compute_collective_msd(np.ascontiguousarray(mobile), max_lag)
+    )

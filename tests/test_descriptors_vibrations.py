@@ -633,3 +633,59 @@ def test_spectrum_beyond_the_declared_range_is_refused(model):
             velocities=model.velocities[:800],
             max_energy_meV=25.0,
         )
+
+
+# -------------------------------------------------------------------------------------------------
+# the single chunked pass over the frames and the batch-wise centre-of-mass subtraction
+# -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('extra_frames', [0, 1, 2, 37])
+def test_unwrapped_pass_equals_unwrap_then_lindemann_and_finite_differences(extra_frames):
+    from aiida_superionic.descriptors.msd import UNWRAP_FRAME_CHUNK, unwrap_positions
+
+    # chunk boundaries at every offset that matters for the differences (a last chunk of 0-2 frames)
+    frames, atoms = 2 * UNWRAP_FRAME_CHUNK + extra_frames, 10
+    rng = np.random.default_rng(extra_frames)
+    cell = np.array([[6.0, 0.0, 0.0], [1.5, 6.5, 0.0], [0.5, -1.0, 7.0]])
+    sites = rng.uniform(0.0, 1.0, (atoms, 3)) @ cell
+    walking = np.arange(atoms) >= 7  # three diffusing 'mobile' atoms
+    unwrapped = (
+        sites
+        + np.cumsum(rng.normal(0.0, 0.2, (frames, atoms, 3)), axis=0) * walking[:, None]
+        + rng.normal(0.0, 0.15, (frames, atoms, 3))
+        + np.linspace(0.0, 2.0, frames)[:, None, None]  # a drift of everything
+    )
+    wrapped = ((unwrapped @ np.linalg.inv(cell)) % 1.0) @ cell
+    masses = rng.uniform(5.0, 80.0, atoms)
+    lindemann, velocities = vibrations._unwrapped_pass(wrapped, cell, masses, ~walking, 0.004)
+    reference = unwrap_positions(wrapped, cell)
+    expected = framework_lindemann_ratio(reference, cell, masses, ~walking)
+    assert lindemann.lindemann_ratio == pytest.approx(expected.lindemann_ratio, rel=1e-12)
+    assert lindemann.nearest_neighbour_distance_A == pytest.approx(expected.nearest_neighbour_distance_A, rel=1e-12)
+    np.testing.assert_allclose(velocities, velocities_from_positions(reference, 0.004), rtol=0, atol=1e-9)
+    # and framework_lindemann_ratio itself against the definition on whole arrays
+    weights = masses[~walking]
+    centre = np.einsum('tnk,n->tk', reference[:, ~walking], weights) / weights.sum()
+    corrected = reference - (centre - centre[0])[:, None, :]
+    deviations = corrected[:, ~walking] - corrected[:, ~walking].mean(axis=0)
+    rms = np.sqrt(np.einsum('tnk,tnk->', deviations, deviations) / frames / (~walking).sum())
+    assert expected.rms_displacement_A == pytest.approx(rms, rel=1e-12)
+
+
+def test_spectra_subtract_the_centre_of_mass_velocity_batch_by_batch(model):
+    velocities = model.velocities + np.array([0.3, -0.2, 0.1])  # a drift of the whole crystal
+    groups = {'all': np.ones(len(model.masses), dtype=bool), 'mobile': model.mobile}
+    corrected = vibrations.remove_centre_of_mass_velocity(velocities, model.masses)
+    expected = compute_vibrational_spectra(corrected, model.frame_interval_ps, model.masses, groups)
+    before = velocities.copy()
+    centre = np.einsum('tnk,n->tk', velocities, model.masses) / model.masses.sum()
+    for batch in (1, 7, 1000):
+        result = vibrations._vibrational_spectra(
+            velocities, model.frame_interval_ps, model.masses, groups, batch_atoms=batch, centre_velocity=centre
+        )
+        for name in groups:
+            np.testing.assert_allclose(result.spectra[name], expected.spectra[name], rtol=0, atol=1e-12)
+            scale = np.abs(expected.vacf_A2_ps2[name]).max()
+            np.testing.assert_allclose(result.vacf_A2_ps2[name], expected.vacf_A2_ps2[name], rtol=0, atol=1e-12 * scale)
+    np.testing.assert_array_equal(velocities, before)  # the caller's array is not modified

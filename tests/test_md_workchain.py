@@ -69,7 +69,10 @@ def test_md_workchain_end_to_end(aiida_profile, python_code, generate_structure)
     assert descriptors['mobile_species'] == 'Cu'
     assert descriptors['diffusivity_verdict'] == 'too_few_hops'
     assert descriptors['velocity_source'] == 'integrator'
-    for key, value in {**transport.descriptors(), **vibrations.descriptors()}.items():
+    expected_values = {**transport.descriptors(), **vibrations.descriptors()}
+    # The calcfunction stores the conductivities' temperature once, as `temperature_K`.
+    assert descriptors['temperature_K'] == expected_values.pop('conductivity_temperature_K') == 600.0
+    for key, value in expected_values.items():
         if isinstance(value, str):
             assert descriptors[key] == value, key
         else:

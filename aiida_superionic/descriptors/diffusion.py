@@ -13,13 +13,14 @@ from .constants import MOBILE_SPECIES_PRECEDENCE
 from .msd import (
     DiffusionFit,
     HopCount,
-    compute_msd,
+    _all_finite,
+    _as_index,
+    _minimum_image_step_chunks,
+    _msd_sums,
     count_hops,
     fit_diffusion_coefficient,
     minimum_pair_distance,
     paper_fit_window,
-    remove_drift,
-    unwrap_positions,
 )
 
 #: Fraction of the shortest mobile–mobile distance that counts as a hop (see ``count_hops``).
@@ -60,7 +61,9 @@ class TracerDiffusion:
     :ivar mobile_ions: number of mobile ions.
     :ivar mobile_positions: the analysed positions of the mobile ions in Å, unwrapped and with the
         framework drift removed, shape ``(analysed_frames, mobile_ions, 3)``; further analyses
-        (tensor, collective MSD, blocks) start from them rather than unwrapping again.
+        (tensor, collective MSD, blocks) start from them rather than unwrapping again. Stored
+        time-contiguous (a transposed view of an array of shape ``(mobile_ions, 3, frames)``), the
+        layout of the FFTs along time.
     :ivar cell_volume_A3: mean cell volume over the analysed frames in Å³.
     """
 
@@ -109,6 +112,33 @@ def analyse_tracer_diffusion(
     :param hop_smoothing_ps: moving-average width in ps before hop counting.
     :raises ValueError: for inconsistent shapes, unequal time steps, no mobile atom, too short a run.
     """
+    return _tracer_diffusion(
+        positions,
+        cells,
+        times_ps,
+        symbols,
+        masses,
+        mobile_species,
+        equilibration_ps=equilibration_ps,
+        hop_fraction=hop_fraction,
+        hop_smoothing_ps=hop_smoothing_ps,
+    )[0]
+
+
+def _tracer_diffusion(
+    positions: np.ndarray,
+    cells: np.ndarray,
+    times_ps: np.ndarray,
+    symbols: list[str] | tuple[str, ...],
+    masses: np.ndarray,
+    mobile_species: str,
+    equilibration_ps: float = 0.0,
+    hop_fraction: float = DEFAULT_HOP_FRACTION,
+    hop_smoothing_ps: float = DEFAULT_HOP_SMOOTHING_PS,
+    off_diagonal: bool = False,
+) -> tuple[TracerDiffusion, np.ndarray | None]:
+    """:func:`analyse_tracer_diffusion`, and with ``off_diagonal`` the (xy, yz, xz) elements of the
+    MSD tensor at the same lags from the same FFTs, shape ``(lags, 3)`` (else None)."""
     positions = np.asarray(positions, dtype=float)
     times_ps = np.asarray(times_ps, dtype=float)
     symbols = list(symbols)
@@ -118,7 +148,7 @@ def analyse_tracer_diffusion(
             f'inconsistent trajectory: {frames} frames x {atoms} atoms, {len(times_ps)} times, '
             f'{len(symbols)} symbols, {len(masses)} masses'
         )
-    if not np.all(np.isfinite(positions)):
+    if not _all_finite(positions):
         raise ValueError('the trajectory contains NaN or infinite positions')
     mobile_mask = np.array([symbol == mobile_species for symbol in symbols])
     if not mobile_mask.any():
@@ -129,8 +159,9 @@ def analyse_tracer_diffusion(
     # leave only the first frame and the error wrongly blames a too short run.
     if np.any(np.diff(times_ps) <= 0):
         raise ValueError('the frames must be equally spaced in time and increasing')
-    kept = times_ps >= times_ps[0] + equilibration_ps - 1e-9
-    positions, cells, times_ps = positions[kept], cells[kept], times_ps[kept]
+    # the times increase, so the kept frames (t >= t0 + equilibration) are a slice: views, not copies
+    first_kept = int(np.searchsorted(times_ps, times_ps[0] + equilibration_ps - 1e-9))
+    positions, cells, times_ps = positions[first_kept:], cells[first_kept:], times_ps[first_kept:]
     frames = len(times_ps)
     first, last = paper_fit_window(frames)
     steps = np.diff(times_ps)
@@ -138,10 +169,8 @@ def analyse_tracer_diffusion(
         raise ValueError('the frames must be equally spaced in time and increasing')
     frame_interval_ps = float(steps[0])
 
-    unwrapped = unwrap_positions(positions, cells)
-    unwrapped = remove_drift(unwrapped, masses, ~mobile_mask)
-    mobile_positions = np.ascontiguousarray(unwrapped[:, mobile_mask])
-    msd_xyz = compute_msd(mobile_positions, max_lag=last)
+    mobile_positions = _drift_corrected_time_rows(positions, cells, masses, mobile_mask).transpose(2, 0, 1)
+    msd_xyz, off_diagonal_xyz = _msd_sums(mobile_positions, last, cross=off_diagonal)
     lag_times_ps = np.arange(last + 1) * frame_interval_ps
     fit = fit_diffusion_coefficient(lag_times_ps, msd_xyz.sum(axis=1), fit_start_ps=lag_times_ps[first])
 
@@ -153,7 +182,7 @@ def analyse_tracer_diffusion(
     else:
         site_distance = float(np.min(np.linalg.norm(cells[0], axis=1)))
     hops = count_hops(mobile_positions, hop_distance_A=hop_fraction * site_distance, smoothing_frames=smoothing_frames)
-    return TracerDiffusion(
+    tracer = TracerDiffusion(
         lag_times_ps=lag_times_ps,
         msd_xyz_A2=msd_xyz,
         fit=fit,
@@ -164,3 +193,45 @@ def analyse_tracer_diffusion(
         mobile_positions=mobile_positions,
         cell_volume_A3=float(np.abs(np.linalg.det(cells)).mean()),
     )
+    return tracer, off_diagonal_xyz
+
+
+def _drift_corrected_time_rows(
+    positions: np.ndarray, cells: np.ndarray, masses: np.ndarray, selected_mask: np.ndarray
+) -> np.ndarray:
+    """Return the selected atoms unwrapped, minus the framework drift, as time-contiguous rows.
+
+    The numbers of ``remove_drift(unwrap_positions(positions, cells), masses, ~selected_mask)`` for
+    the selected atoms (the framework is every atom not selected; no framework, no drift) to
+    round-off, in one pass over the frames that never holds an unwrapped copy of the trajectory:
+    the minimum-image steps of each chunk of frames are written, transposed, into the rows of the
+    selected atoms and summed along time there (contiguous); of the framework only the
+    mass-weighted sum of the steps is kept, whose running sum over frames is the drift of its
+    centre of mass.
+
+    :param positions: Cartesian positions in Å, shape ``(frames, atoms, 3)``, wrapped or not.
+    :param cells: cell vectors as rows in Å, shape ``(frames, 3, 3)`` or ``(3, 3)``.
+    :param masses: masses in amu, shape ``(atoms,)``.
+    :param selected_mask: boolean mask of the atoms to return (the mobile ions).
+    :return: positions in Å, shape ``(selected atoms, 3, frames)`` (``.transpose(2, 0, 1)`` gives
+        the usual ``(frames, atoms, 3)`` view).
+    """
+    positions = np.asarray(positions, dtype=float)
+    selected_mask = np.asarray(selected_mask, dtype=bool)
+    frames = positions.shape[0]
+    weights = np.asarray(masses, dtype=float)[~selected_mask]
+    selected, framework = _as_index(selected_mask), _as_index(~selected_mask)
+    rows = np.empty((int(selected_mask.sum()), positions.shape[2], frames))
+    rows[:, :, 0] = 0.0
+    weighted_steps = np.zeros((frames, positions.shape[2])) if weights.size else None
+    for start, stop, steps in _minimum_image_step_chunks(positions, cells):
+        if weighted_steps is not None:
+            weighted_steps[start:stop] = np.matmul(weights, steps[:, framework])
+        rows[:, :, start:stop] = steps[:, selected].transpose(1, 2, 0)
+    np.cumsum(rows, axis=-1, out=rows)  # unwrapped displacements from frame 0
+    rows += positions[0, selected][:, :, None]
+    if weighted_steps is not None:
+        drift = np.cumsum(weighted_steps, axis=0)
+        drift /= weights.sum()  # of the framework centre of mass from frame 0
+        rows -= drift.T
+    return rows

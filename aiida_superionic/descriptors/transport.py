@@ -75,8 +75,22 @@ from .constants import (
     ONE_SIGMA_PROBABILITY,
     S_PER_M_TO_MS_PER_CM,
 )
-from .diffusion import DEFAULT_HOP_FRACTION, DEFAULT_HOP_SMOOTHING_PS, TracerDiffusion, analyse_tracer_diffusion
-from .msd import DiffusionFit, compute_msd, fit_diffusion_coefficient, paper_fit_window
+from .diffusion import (
+    DEFAULT_HOP_FRACTION,
+    DEFAULT_HOP_SMOOTHING_PS,
+    TracerDiffusion,
+    _tracer_diffusion,
+    analyse_tracer_diffusion,  # noqa: F401 (re-exported: part of this module's namespace)
+)
+from .msd import (
+    _PAIRS,
+    DiffusionFit,
+    _checked_max_lag,
+    _msd_sums,
+    compute_msd,
+    fit_diffusion_coefficient,
+    paper_fit_window,
+)
 
 #: Default number of consecutive blocks for the uncertainties (5: blocks of 20–40 ps for the
 #: paper's 100–200 ps runs, so their fit windows of 5–20 ps stay in the diffusive regime).
@@ -95,18 +109,14 @@ RANDOM_WALK_LOGLOG_SLOPE_SPREAD = 0.52
 #: How many σ_α of pure sampling noise |α − 1| must exceed before ``non_linear`` is declared.
 DEFAULT_LOGLOG_SLOPE_NOISE_SIGMAS = 3.0
 
-#: Atoms projected per batch in ``compute_msd_tensor`` (bounds the memory of the projected copy).
+#: Atoms per batch in ``compute_msd_tensor`` (kept for compatibility: the tensor now shares the
+#: batches of ``compute_msd``, ``MSD_COLUMN_BATCH`` / 3 = 32 atoms, and needs no projected copy).
 TENSOR_ATOM_BATCH = 32
 
 #: Verdicts of ``assess_diffusivity``.
 DIFFUSIVE = 'diffusive'
 TOO_FEW_HOPS = 'too_few_hops'
 NON_LINEAR = 'non_linear'
-
-# Unit directions (x+y)/√2, (y+z)/√2, (x+z)/√2 as columns: the MSD along u is uᵀ M u, from which
-# the off-diagonal elements of the MSD tensor M follow (polarisation identity).
-_PAIR_DIRECTIONS = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]) / np.sqrt(2.0)
-_PAIRS = ((0, 1), (1, 2), (0, 2))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -117,27 +127,26 @@ _PAIRS = ((0, 1), (1, 2), (0, 2))
 def compute_msd_tensor(positions: np.ndarray, max_lag: int | None = None) -> np.ndarray:
     """Return the MSD tensor ``M_ab(τ) = < Δr_a(τ) Δr_b(τ) >`` averaged over time origins and atoms.
 
-    All time origins, in O(T log T): the diagonal is :func:`compute_msd`; each off-diagonal
-    element comes from the FFT MSD along (e_a + e_b)/√2, which is (M_aa + M_bb)/2 + M_ab — the
-    cross-correlation of x_a and x_b computed by the same FFTs (polarisation identity), so there
-    is a single FFT implementation of the MSD in the package.
+    All time origins, in O(T log T), from the same FFTs as :func:`compute_msd` (whose result is
+    the diagonal): the off-diagonal element ab sums the cross spectra Re(conj(X_a) X_b) of the
+    atoms before one inverse FFT, exactly as the diagonal sums the power spectra |X_a|², so the
+    tensor costs one transform per coordinate, like the MSD.
 
     :param positions: unwrapped Cartesian positions in Å, shape ``(frames, atoms, 3)``.
     :param max_lag: largest lag in frames (default: ``frames - 1``).
     :return: symmetric MSD tensor in Å², shape ``(max_lag + 1, 3, 3)``; its trace is the MSD.
     """
     positions = np.asarray(positions, dtype=float)
-    diagonal = compute_msd(positions, max_lag=max_lag)
-    atoms = positions.shape[1]
-    along_pairs = np.zeros_like(diagonal)
-    for start in range(0, atoms, TENSOR_ATOM_BATCH):
-        batch = positions[:, start : start + TENSOR_ATOM_BATCH]
-        along_pairs += compute_msd(batch @ _PAIR_DIRECTIONS, max_lag=max_lag) * batch.shape[1]
-    along_pairs /= atoms
+    diagonal, off_diagonal = _msd_sums(positions, _checked_max_lag(positions, max_lag), cross=True)
+    return _msd_tensor(diagonal, off_diagonal)
+
+
+def _msd_tensor(diagonal: np.ndarray, off_diagonal: np.ndarray) -> np.ndarray:
+    """Assemble the symmetric MSD tensor ``(lags, 3, 3)`` from its diagonal and its (xy, yz, xz) elements."""
     tensor = np.zeros((diagonal.shape[0], 3, 3))
     tensor[:, [0, 1, 2], [0, 1, 2]] = diagonal
     for column, (a, b) in enumerate(_PAIRS):
-        tensor[:, a, b] = tensor[:, b, a] = along_pairs[:, column] - 0.5 * (diagonal[:, a] + diagonal[:, b])
+        tensor[:, a, b] = tensor[:, b, a] = off_diagonal[:, column]
     return tensor
 
 
@@ -614,7 +623,8 @@ def analyse_transport(
         raise ValueError(f'the nominal charge must be a non-zero integer, got {nominal_charge}')
     if not temperature_K > 0:
         raise ValueError(f'the temperature must be positive, got {temperature_K} K')
-    tracer = analyse_tracer_diffusion(
+    # the tracer analysis and, from the same FFTs, the off-diagonal MSD-tensor elements
+    tracer, off_diagonal = _tracer_diffusion(
         positions,
         cells,
         times_ps,
@@ -624,13 +634,14 @@ def analyse_transport(
         equilibration_ps=equilibration_ps,
         hop_fraction=hop_fraction,
         hop_smoothing_ps=hop_smoothing_ps,
+        off_diagonal=True,
     )
     mobile, volume_A3 = tracer.mobile_positions, tracer.cell_volume_A3
     max_lag = len(tracer.lag_times_ps) - 1
     frame_interval_ps = float(tracer.lag_times_ps[1])
     fit_start_ps = tracer.fit.fit_start_ps
 
-    msd_tensor = compute_msd_tensor(mobile, max_lag=max_lag)
+    msd_tensor = _msd_tensor(tracer.msd_xyz_A2, off_diagonal)  # = compute_msd_tensor(mobile, max_lag)
     diffusion_tensor = fit_diffusion_tensor(tracer.lag_times_ps, msd_tensor, fit_start_ps)
 
     collective_msd = compute_collective_msd(mobile, max_lag=max_lag)

@@ -56,7 +56,7 @@ import numpy as np
 import scipy.fft
 
 from .constants import DIMENSIONS, FS_PER_PS, AMU_A2_PER_PS2_TO_eV, BOLTZMANN_eV_K, PLANCK_meV_ps
-from .msd import remove_drift, unwrap_positions
+from .msd import UNWRAP_FRAME_CHUNK, _all_finite, _as_index, _displacement_chunks, _fft_length, _fill_time_rows
 
 #: The atom groups of the ×3 descriptors, in key order.
 GROUPS = ('all', 'framework', 'mobile')
@@ -306,6 +306,36 @@ def compute_vibrational_spectra(
     :param oversampling: zero-padding factor of the cosine transform.
     :param max_energy_meV: upper end in meV of the normalisation range (None: the Nyquist energy).
     """
+    return _vibrational_spectra(
+        velocities,
+        frame_interval_ps,
+        masses,
+        groups,
+        max_correlation_ps=max_correlation_ps,
+        window=window,
+        finite_difference_correction=finite_difference_correction,
+        batch_atoms=batch_atoms,
+        oversampling=oversampling,
+        max_energy_meV=max_energy_meV,
+    )
+
+
+def _vibrational_spectra(
+    velocities: np.ndarray,
+    frame_interval_ps: float,
+    masses: np.ndarray,
+    groups: Mapping[str, np.ndarray],
+    max_correlation_ps: float = DEFAULT_MAX_CORRELATION_ps,
+    window: str = 'hann',
+    finite_difference_correction: bool = False,
+    batch_atoms: int = SPECTRUM_ATOM_BATCH,
+    oversampling: int = SPECTRUM_OVERSAMPLING,
+    max_energy_meV: float | None = None,
+    centre_velocity: np.ndarray | None = None,
+) -> VibrationalSpectra:
+    """:func:`compute_vibrational_spectra` of ``velocities - centre_velocity`` (per frame, shape
+    ``(frames, 3)``; None: nothing subtracted), the subtraction done batch by batch so that the
+    caller's velocities are neither copied whole nor modified."""
     velocities = np.asarray(velocities, dtype=float)
     if velocities.ndim != 3 or velocities.shape[2] != DIMENSIONS:
         raise ValueError(f'velocities must have the shape (frames, atoms, 3), got {velocities.shape}')
@@ -335,19 +365,29 @@ def compute_vibrational_spectra(
     # Columns: the plain sum and the mass-weighted sum for every group.
     weights = np.concatenate([masks.astype(float), masks * masses[:, None]], axis=1)
 
-    fft_length = scipy.fft.next_fast_len(frames + max_lag, real=True)
-    power = np.zeros((fft_length // 2 + 1, weights.shape[1]))
+    fft_length = _fft_length(frames + max_lag)
+    power = np.zeros((weights.shape[1], fft_length // 2 + 1))
+    centre_rows = None if centre_velocity is None else np.ascontiguousarray(np.asarray(centre_velocity, dtype=float).T)
     batch_atoms = max(1, int(batch_atoms))
+    # each batch of atoms is copied once, transposed to time-contiguous rows (minus the centre of
+    # mass velocity), into a zero-padded buffer that the FFT reads as it is
+    padded = np.zeros((min(batch_atoms, atoms), DIMENSIONS, fft_length))
     for start in range(0, atoms, batch_atoms):
         stop = min(start + batch_atoms, atoms)
-        block = velocities[:, start:stop, :].reshape(frames, (stop - start) * DIMENSIONS)
-        transform = scipy.fft.rfft(block, n=fft_length, axis=0)
-        atom_power = (transform.real**2 + transform.imag**2).reshape(-1, stop - start, DIMENSIONS).sum(axis=2)
+        rows = padded[: stop - start, :, :frames]
+        _fill_time_rows(rows, velocities, start, stop)
+        if centre_rows is not None:
+            rows -= centre_rows  # along contiguous rows: faster than subtracting during the transpose
+        transform = scipy.fft.rfft(padded[: stop - start], axis=-1)  # (batch, 3, frequency)
+        atom_power = transform.real**2
+        atom_power += transform.imag**2
         del transform
-        power += atom_power @ weights[start:stop]
+        # |FFT v_i|² summed over the directions, then over the atoms of each group (with masses)
+        power += np.einsum('an,af->nf', weights[start:stop], atom_power.sum(axis=1))
+        del atom_power
 
     lags = np.arange(max_lag + 1)
-    correlation = scipy.fft.irfft(power, n=fft_length, axis=0)[: max_lag + 1]
+    correlation = np.ascontiguousarray(scipy.fft.irfft(power, n=fft_length, axis=-1)[:, : max_lag + 1].T)
     correlation /= (frames - lags)[:, None]
     counts = masks.sum(axis=0)
     with np.errstate(invalid='ignore', divide='ignore'):
@@ -585,9 +625,18 @@ def nearest_neighbour_distances(
     separations = (separations - np.rint(separations)) @ cell
     shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing='ij')).reshape(3, -1).T @ cell
     shortest = np.full(len(centre_indices), np.inf)
+    components = [np.ascontiguousarray(separations[..., k]) for k in range(3)]  # (centres, atoms) each
+    squared, square = np.empty(components[0].shape), np.empty(components[0].shape)
+    itself = (np.arange(len(centre_indices)), centre_indices)
     for shift in shifts:  # one image at a time: memory of centres x atoms distances
-        squared = np.einsum('ijk,ijk->ij', separations + shift, separations + shift)
-        squared[np.arange(len(centre_indices)), centre_indices] = np.inf  # the atom itself, any shift
+        # |s + shift|² as (x² + y²) + z², component arrays in place (no (centres, atoms, 3) temporaries)
+        np.add(components[0], shift[0], out=squared)
+        squared *= squared
+        for k in (1, 2):
+            np.add(components[k], shift[k], out=square)
+            square *= square
+            squared += square
+        squared[itself] = np.inf  # the atom itself, any shift
         shortest = np.minimum(shortest, squared.min(axis=1))
     return np.sqrt(shortest)
 
@@ -629,26 +678,107 @@ def framework_lindemann_ratio(
     :return: the ratio; NaN values when there is no framework atom or only one atom.
     """
     positions = np.asarray(unwrapped_positions, dtype=float)
+    sums = _LindemannSums(masses, framework_mask, positions)
+    if sums.defined:
+        first_centre = sums.centre(positions[:1])[0]
+        for start in range(1, positions.shape[0], UNWRAP_FRAME_CHUNK):  # frames after the first
+            chunk = positions[start : start + UNWRAP_FRAME_CHUNK]
+            drift = sums.centre(chunk)
+            drift -= first_centre
+            sums.add(chunk - positions[0], drift)
+    return sums.result(cells)
+
+
+class _LindemannSums:
+    """The sums behind :func:`framework_lindemann_ratio`, accumulated over chunks of frames.
+
+    With the framework drift removed (``msd.remove_drift``: z(t) = r(t) - d(t), d(t) = c(t) - c(0)
+    the displacement of the framework centre of mass) and y(t) = z(t) - z(0) = s(t) - d(t) (s the
+    unwrapped displacement from the first frame, so that no cancellation occurs), the mean
+    position of every atom is r(0) + Σy / T and the framework's Σ |z - z̄|² = Σ y² - T ȳ² per atom
+    and direction: one pass over the frames, no full-size copy.
+    """
+
+    def __init__(self, masses: np.ndarray, framework_mask: np.ndarray, positions: np.ndarray):
+        atoms = positions.shape[1]
+        self.framework_mask = np.asarray(framework_mask, dtype=bool)
+        self.framework = _as_index(self.framework_mask)
+        self.weights = np.asarray(masses, dtype=float)[self.framework_mask]
+        self.framework_atoms = int(self.framework_mask.sum())
+        self.defined = self.framework_atoms > 0 and atoms >= 2
+        self.first = positions[0].copy()
+        self.frames = 1  # the first frame, where y = 0
+        self.displacement_sum = np.zeros((atoms, DIMENSIONS))  # Σ_t y, all atoms
+        self.square_sum = np.zeros((self.framework_atoms, DIMENSIONS))  # Σ_t y², framework atoms
+
+    def centre(self, positions: np.ndarray) -> np.ndarray:
+        """The framework centre of mass of each frame given, shape ``(frames, 3)``."""
+        return np.matmul(self.weights, positions[:, self.framework]) / self.weights.sum()
+
+    def add(self, displacements: np.ndarray, drift: np.ndarray) -> None:
+        """Add frames after the first: unwrapped displacements from the first frame ``(chunk, atoms, 3)``
+        (overwritten) and the framework drift since the first frame ``(chunk, 3)``."""
+        for direction in range(DIMENSIONS):  # y = s - d (per direction: numpy's inner loop runs over atoms)
+            displacements[:, :, direction] -= drift[:, direction, None]
+        self.displacement_sum += displacements.sum(axis=0)
+        framework = displacements[:, self.framework]
+        self.square_sum += np.einsum('tnk,tnk->nk', framework, framework)
+        self.frames += len(displacements)
+
+    def result(self, cells: np.ndarray) -> LindemannRatio:
+        """The Lindemann ratio from the frames added (NaN without framework atoms or with one atom)."""
+        if not self.defined:
+            nan = float('nan')
+            return LindemannRatio(nan, nan, nan, self.framework_atoms)
+        mean_displacements = self.displacement_sum / self.frames
+        mean_positions = self.first + mean_displacements
+        framework_means = mean_displacements[self.framework]
+        square_sum = float((self.square_sum - self.frames * framework_means * framework_means).sum())
+        mean_square = max(square_sum, 0.0) / self.frames / self.framework_atoms  # ≥ 0 but for round-off
+        mean_cell = np.asarray(cells, dtype=float).reshape(-1, 3, 3).mean(axis=0)
+        distance = float(nearest_neighbour_distances(mean_positions, mean_cell, self.framework_mask).mean())
+        rms = float(np.sqrt(mean_square))
+        return LindemannRatio(rms / distance, rms, distance, self.framework_atoms)
+
+
+def _unwrapped_pass(
+    positions: np.ndarray,
+    cells: np.ndarray,
+    masses: np.ndarray,
+    framework_mask: np.ndarray,
+    frame_interval_ps: float | None = None,
+) -> tuple[LindemannRatio, np.ndarray | None]:
+    """One pass over wrapped positions, chunk by chunk: the Lindemann ratio and, given a frame
+    interval, the finite-difference velocities (the numbers of ``unwrap_positions`` followed by
+    ``framework_lindemann_ratio`` and ``velocities_from_positions``, to round-off, without an
+    unwrapped copy of the trajectory).
+
+    :return: the Lindemann ratio and the velocities in Å/ps (shape of ``positions``) or None.
+    """
     frames = positions.shape[0]
-    framework_mask = np.asarray(framework_mask, dtype=bool)
-    framework_atoms = int(framework_mask.sum())
-    if framework_atoms == 0 or positions.shape[1] < 2:
-        nan = float('nan')
-        return LindemannRatio(nan, nan, nan, framework_atoms)
-    positions = remove_drift(positions, masses, framework_mask)
-    mean_positions = positions.mean(axis=0)
-    framework_indices = np.flatnonzero(framework_mask)
-    square_sum = 0.0
-    for start in range(0, framework_atoms, SPECTRUM_ATOM_BATCH):  # batches: no second full-size array
-        batch = framework_indices[start : start + SPECTRUM_ATOM_BATCH]
-        displacements = positions[:, batch] - mean_positions[batch]
-        square_sum += float(np.einsum('tnk,tnk->', displacements, displacements))
-    del positions
-    mean_square = square_sum / frames / framework_atoms
-    mean_cell = np.asarray(cells, dtype=float).reshape(-1, 3, 3).mean(axis=0)
-    distance = float(nearest_neighbour_distances(mean_positions, mean_cell, framework_mask).mean())
-    rms = float(np.sqrt(mean_square))
-    return LindemannRatio(rms / distance, rms, distance, framework_atoms)
+    sums = _LindemannSums(masses, framework_mask, positions)
+    velocities = None if frame_interval_ps is None else np.empty(positions.shape)
+    if velocities is None and not sums.defined:
+        return sums.result(cells), None
+    dt = None if frame_interval_ps is None else float(frame_interval_ps)
+    previous = positions[:1]  # the last two unwrapped frames before the current chunk
+    for _, stop, displacements in _displacement_chunks(positions, cells):
+        if velocities is not None:
+            # central differences of the unwrapped positions for the frames with both neighbours
+            # in ``window`` (frames ``stop - len(window)..stop-1``), np.gradient's formulas
+            window = np.concatenate([previous, displacements + positions[0]])
+            low = stop - len(window)
+            if low == 0:  # the second-order one-sided difference at the first frame
+                velocities[0] = -1.5 / dt * window[0] + 2.0 / dt * window[1] + -0.5 / dt * window[2]
+            velocities[low + 1 : stop - 1] = (window[2:] - window[:-2]) / (2.0 * dt)
+            if stop == frames:  # and at the last frame
+                velocities[-1] = 0.5 / dt * window[-3] + -2.0 / dt * window[-2] + 1.5 / dt * window[-1]
+            previous = window[-2:].copy()
+        if sums.defined:
+            # the drift of the framework centre of mass since the first frame, from the same displacements
+            drift = np.matmul(sums.weights, displacements[:, sums.framework]) / sums.weights.sum()
+            sums.add(displacements, drift)
+    return sums.result(cells), velocities
 
 
 # -------------------------------------------------------------------------------------------------
@@ -787,7 +917,7 @@ def analyse_vibrations(
         velocities = np.asarray(velocities, dtype=float)
         if velocities.shape != positions.shape:
             raise ValueError(f'velocities {velocities.shape} and positions {positions.shape} differ in shape')
-    if not np.all(np.isfinite(positions)) or (velocities is not None and not np.all(np.isfinite(velocities))):
+    if not _all_finite(positions) or (velocities is not None and not _all_finite(velocities)):
         raise ValueError('the trajectory contains NaN or infinite positions or velocities')
     mobile_mask = np.array([symbol == mobile_species for symbol in symbols], dtype=bool)
     if not mobile_mask.any():
@@ -810,18 +940,20 @@ def analyse_vibrations(
     velocity_source = 'finite differences' if velocities is None else 'integrator'
     nyquist = check_frame_interval(frame_interval_ps, max_energy_meV, velocity_source)
 
-    unwrapped = unwrap_positions(positions, cells)
+    # One pass over the frames unwraps them chunk by chunk for the Lindemann ratio (and the
+    # finite-difference velocities): no unwrapped copy of the trajectory is held.
     framework_mask = ~mobile_mask
-    lindemann = framework_lindemann_ratio(unwrapped, cells, masses, framework_mask)
+    centre_velocity = None
     if velocities is None:
-        velocities = velocities_from_positions(unwrapped, frame_interval_ps)
+        lindemann, velocities = _unwrapped_pass(positions, cells, masses, framework_mask, frame_interval_ps)
         velocities = remove_centre_of_mass_velocity(velocities, masses, in_place=True)  # our own array
     else:
-        velocities = remove_centre_of_mass_velocity(velocities, masses)  # never modify the caller's array
-    del unwrapped
+        lindemann, _ = _unwrapped_pass(positions, cells, masses, framework_mask)
+        # the caller's array is neither modified nor copied: the spectra subtract it batch by batch
+        centre_velocity = np.matmul(masses, velocities) / masses.sum()  # Σ_i m_i v_i / M per frame
 
     groups = {'all': np.ones(atoms, dtype=bool), 'framework': framework_mask, 'mobile': mobile_mask}
-    spectra = compute_vibrational_spectra(
+    spectra = _vibrational_spectra(
         velocities,
         frame_interval_ps,
         masses,
@@ -831,6 +963,7 @@ def analyse_vibrations(
         finite_difference_correction=velocity_source == 'finite differences',
         batch_atoms=batch_atoms,
         max_energy_meV=max_energy_meV,
+        centre_velocity=centre_velocity,
     )
     del velocities
     energies = spectra.energies_meV
