@@ -517,7 +517,7 @@ def test_undefined_descriptors_are_left_out():
         ({'nominal_charge': 0}, 'non-zero integer'),
         ({'nominal_charge': 1.5}, 'non-zero integer'),
         ({'temperature_K': 0.0}, 'temperature must be positive'),
-        ({'blocks': 50}, 'too few for 50 blocks'),
+        ({'blocks': 1}, 'at least 2 blocks'),
         ({'mobile_species': 'Na'}, 'no atom of the mobile species'),
     ],
 )
@@ -578,3 +578,23 @@ def test_analyse_transport_tensor_equals_compute_msd_tensor_of_its_positions():
     np.testing.assert_allclose(
         compute_collective_msd(mobile, max_lag), compute_collective_msd(np.ascontiguousarray(mobile), max_lag)
     )
+
+
+def test_a_short_run_gets_fewer_blocks_or_no_uncertainty_but_keeps_d():
+    """Runs too short for the blocks asked: as many blocks as fit (≥ 2), else D without σ."""
+    rng = np.random.default_rng(77)
+    cell = np.eye(3) * 30.0
+    for frames, expected_blocks in ((23, 4), (12, 2), (9, None)):
+        walkers = np.cumsum(rng.normal(0.0, 0.2, (frames, 8, 3)), axis=0)
+        times = np.arange(frames) * 0.01
+        result = analyse_transport(walkers, cell, times, ['Li'] * 8, np.ones(8), 'Li', 600.0, 1, blocks=5)
+        reference = analyse_tracer_diffusion(walkers, cell, times, ['Li'] * 8, np.ones(8), 'Li')
+        assert result.diffusion_coefficient_cm2_s == reference.fit.diffusion_coefficient_cm2_s
+        if expected_blocks is None:
+            assert result.blocks is None
+            assert np.isnan(result.diffusion_coefficient_std_cm2_s)
+            assert 'diffusion_coefficient_std_cm2_s' not in result.descriptors()
+            assert 'uncertainty_blocks' not in result.descriptors()
+        else:
+            assert result.blocks.blocks == expected_blocks
+            assert result.descriptors()['uncertainty_blocks'] == expected_blocks

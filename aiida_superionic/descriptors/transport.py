@@ -274,6 +274,10 @@ class BlockAnalysis:
         return one_sigma_half_width(self.collective_diffusion_coefficients_cm2_s)
 
 
+#: Frames a block needs for the paper's window (τmax = half the block, fit over τmax/2..τmax).
+MIN_BLOCK_FRAMES = 5
+
+
 def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int = DEFAULT_BLOCKS) -> BlockAnalysis:
     """Fit tracer and collective D in each of ``blocks`` consecutive segments of the run.
 
@@ -295,9 +299,10 @@ def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int 
         raise ValueError(f'frame_interval_ps must be positive, got {frame_interval_ps}')
     frames = positions.shape[0]
     length = frames // blocks
-    if length < 5:
+    if length < MIN_BLOCK_FRAMES:
         raise ValueError(
-            f'{frames} frames are too few for {blocks} blocks (each needs at least 5 frames): use fewer blocks'
+            f'{frames} frames are too few for {blocks} blocks (each needs at least {MIN_BLOCK_FRAMES} frames): '
+            'use fewer blocks'
         )
     first, last = paper_fit_window(length)
     lag_times_ps = np.arange(last + 1) * float(frame_interval_ps)
@@ -484,7 +489,8 @@ class Transport:
     """Transport of the mobile species from one NVT trajectory: the paper's D and beyond.
 
     :ivar tracer: the paper's tracer analysis (MSD, D over τmax/2..τmax, hops).
-    :ivar blocks: the block analysis behind the uncertainties.
+    :ivar blocks: the block analysis behind the uncertainties: fewer blocks than asked when the run
+        is short, ``None`` (and NaN uncertainties) when it cannot hold two.
     :ivar diffusion_coefficient_std_cm2_s: calibrated 1σ of the tracer D in cm²/s.
     :ivar msd_tensor_A2: MSD tensor in Å², shape ``(lags, 3, 3)``, lags as ``tracer.lag_times_ps``.
     :ivar diffusion_tensor_cm2_s: tracer D tensor in cm²/s, shape ``(3, 3)``.
@@ -504,7 +510,7 @@ class Transport:
     """
 
     tracer: TracerDiffusion
-    blocks: BlockAnalysis
+    blocks: BlockAnalysis | None
     diffusion_coefficient_std_cm2_s: float
     msd_tensor_A2: np.ndarray
     diffusion_tensor_cm2_s: np.ndarray
@@ -559,7 +565,7 @@ class Transport:
                 'diffusivity_reason': self.verdict.reason,
                 'msd_loglog_slope': self.verdict.loglog_slope,
                 'mobile_ion_hops': self.tracer.hops.hops,
-                'uncertainty_blocks': self.blocks.blocks,
+                'uncertainty_blocks': self.blocks.blocks if self.blocks is not None else float('nan'),
                 'conductivity_temperature_K': self.temperature_K,
                 'nominal_charge': self.nominal_charge,
                 'cell_volume_A3': self.volume_A3,
@@ -623,6 +629,8 @@ def analyse_transport(
         raise ValueError(f'the nominal charge must be a non-zero integer, got {nominal_charge}')
     if not temperature_K > 0:
         raise ValueError(f'the temperature must be positive, got {temperature_K} K')
+    if int(blocks) < 2:
+        raise ValueError(f'block averaging needs at least 2 blocks, got {blocks}')
     # the tracer analysis and, from the same FFTs, the off-diagonal MSD-tensor elements
     tracer, off_diagonal = _tracer_diffusion(
         positions,
@@ -646,12 +654,18 @@ def analyse_transport(
 
     collective_msd = compute_collective_msd(mobile, max_lag=max_lag)
     collective_fit = fit_diffusion_coefficient(tracer.lag_times_ps, collective_msd.sum(axis=1), fit_start_ps)
-    block_result = block_analysis(mobile, frame_interval_ps, blocks=blocks)
+    # A run too short for the blocks asked gets as many as it can hold (at least 2), or no
+    # uncertainty at all: D itself is still the paper's, and the missing σ says the run is short.
+    usable_blocks = min(int(blocks), mobile.shape[0] // MIN_BLOCK_FRAMES)
+    block_result = block_analysis(mobile, frame_interval_ps, blocks=usable_blocks) if usable_blocks >= 2 else None
 
     tracer_D = tracer.fit.diffusion_coefficient_cm2_s
-    tracer_std = block_result.diffusion_coefficient_std_cm2_s
     collective_D = collective_fit.diffusion_coefficient_cm2_s
-    collective_std = block_result.collective_diffusion_coefficient_std_cm2_s
+    if block_result is None:
+        tracer_std = collective_std = float('nan')
+    else:
+        tracer_std = block_result.diffusion_coefficient_std_cm2_s
+        collective_std = block_result.collective_diffusion_coefficient_std_cm2_s
     ratio, ratio_std = haven_ratio(tracer_D, tracer_std, collective_D, collective_std)
 
     def conductivity(value: float) -> float:
