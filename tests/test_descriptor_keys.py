@@ -1,0 +1,87 @@
+"""The table's 54 descriptor keys and the merge of one row."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiida import orm
+
+from aiida_superionic.calculations.functions.merge_descriptors import merge_descriptors
+from aiida_superionic.descriptors.keys import (
+    DESCRIPTOR_CATEGORIES,
+    DESCRIPTOR_KEYS,
+    DIFFUSIVE_VIBRATIONAL_KEYS,
+    IDENTIFIER_KEYS,
+    MECHANICAL_ELASTIC_KEYS,
+    STRUCTURAL_COMPOSITIONAL_KEYS,
+)
+from aiida_superionic.descriptors.vibrations import VIBRATIONAL_DESCRIPTOR_KEYS
+
+IDENTIFIERS = {
+    'formula': 'Li23N8',
+    'mobile_species': 'Li',
+    'mobile_family': 'Li',
+    'temperature_K': 700.0,
+    'stoichiometric': False,
+    'engine': 'ase',
+    'model': 'chgnet 0.3.0',
+    'protocol': 'fast',
+}
+
+
+def test_the_design_has_54_distinct_keys_in_three_categories():
+    assert (len(MECHANICAL_ELASTIC_KEYS), len(DIFFUSIVE_VIBRATIONAL_KEYS), len(STRUCTURAL_COMPOSITIONAL_KEYS)) == (
+        13,
+        23,
+        18,
+    )
+    assert len(set(DESCRIPTOR_KEYS)) == 54
+    assert set(DESCRIPTOR_CATEGORIES) == set(DESCRIPTOR_KEYS)
+    # Units in the names where the design has them.
+    for key in ('bulk_modulus_GPa', 'v_mean_km_s', 'diffusion_coefficient_cm2_s', 'msd_A2', 'entropy_kB_mobile'):
+        assert key in DESCRIPTOR_KEYS
+    # The trajectory numerics give every vibrational key of the design but the Γ-phonon one.
+    assert set(DIFFUSIVE_VIBRATIONAL_KEYS) - set(VIBRATIONAL_DESCRIPTOR_KEYS) == {
+        'lowest_optical_frequency_meV',
+        'diffusion_coefficient_cm2_s',
+        'msd_A2',
+    }
+
+
+def test_a_row_has_exactly_the_54_keys_and_the_identifiers(aiida_profile):
+    trajectory = orm.Dict({'diffusion_coefficient_cm2_s': 3.6e-5, 'msd_A2': 5.1, 'haven_ratio': 0.8})
+    structural = orm.Dict({'space_group': 191, 'band_gap_eV': None, 'nominal_charge': 1})
+    row, node = merge_descriptors.run_get_node(
+        identifiers=orm.Dict(IDENTIFIERS), trajectory=trajectory, structural=structural
+    )
+    assert node.is_finished_ok, node.exit_message
+    values = row.get_dict()
+    assert set(values) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS)
+    assert values['diffusion_coefficient_cm2_s'] == 3.6e-5
+    assert values['space_group'] == 191
+    assert values['band_gap_eV'] is None  # absent (NaN in the table), never zero
+    assert values['bulk_modulus_GPa'] is None  # no elastic calculation
+    assert values['stoichiometric'] is False
+    assert 'haven_ratio' not in values  # beyond the 54: stays in its source node
+
+
+@pytest.mark.parametrize(
+    ('inputs', 'message'),
+    [
+        ({'identifiers': {k: v for k, v in IDENTIFIERS.items() if k != 'engine'}}, "identifiers \\['engine'\\]"),
+        (
+            {'trajectory': {'nominal_charge': 1}, 'structural': {'nominal_charge': 2}},
+            '`nominal_charge` is 1 in the trajectory descriptors and 2 in the structural ones',
+        ),
+        ({'structural': {'stoichiometric': True}}, 'contradicts'),
+    ],
+)
+def test_a_row_refuses_missing_identifiers_and_conflicts(aiida_profile, inputs, message):
+    arguments = {'identifiers': orm.Dict(inputs.get('identifiers', IDENTIFIERS))}
+    for name in ('trajectory', 'structural', 'elastic'):
+        if name in inputs:
+            arguments[name] = orm.Dict(inputs[name])
+    _, node = merge_descriptors.run_get_node(**arguments)
+    assert node.exit_status == 300
+    assert re.search(message, node.exit_message), node.exit_message
