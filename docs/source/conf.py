@@ -59,6 +59,7 @@ extensions = [
     'sphinx.ext.mathjax',
     'aiida.sphinxext',
     'exit_codes',  # _ext/exit_codes.py: the exit-code tables, read from the process specs
+    'descriptor_keys',  # _ext/descriptor_keys.py: the 54 keys of the table, read from the code
     'docstring_bars',  # _ext/docstring_bars.py: |x| in docstrings is an absolute value, not a substitution
 ]
 

@@ -1,0 +1,54 @@
+"""Sphinx directive ``descriptor-keys``: the 54 descriptor keys of the table, read from the code.
+
+Usage (MyST)::
+
+    ```{descriptor-keys}
+    ```
+
+Renders one table (key, category) from ``aiida_superionic.descriptors.keys``, so the page cannot
+drift from the keys the merge writes.
+"""
+
+from __future__ import annotations
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+
+class DescriptorKeysDirective(SphinxDirective):
+    """Render a table (number, key, category) of the 54 descriptor keys."""
+
+    has_content = False
+
+    def run(self):
+        from aiida_superionic.descriptors.keys import DESCRIPTOR_CATEGORIES, DESCRIPTOR_KEYS
+
+        table = nodes.table(classes=['descriptor-keys'])
+        group = nodes.tgroup(cols=3)
+        table += group
+        for width in (6, 44, 30):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        head += _row(('#', 'Key', 'Category'), literal=False)
+        body = nodes.tbody()
+        group += body
+        for number, key in enumerate(DESCRIPTOR_KEYS, start=1):
+            body += _row((str(number), key, DESCRIPTOR_CATEGORIES[key]), literal=True)
+        return [table]
+
+
+def _row(cells, literal: bool) -> nodes.row:
+    row = nodes.row()
+    for index, text in enumerate(cells):
+        entry = nodes.entry()
+        paragraph = nodes.paragraph()
+        paragraph += nodes.literal(text=text) if literal and index == 1 else nodes.Text(text)
+        entry += paragraph
+        row += entry
+    return row
+
+
+def setup(app):
+    app.add_directive('descriptor-keys', DescriptorKeysDirective)
+    return {'version': '1.0', 'parallel_read_safe': True, 'parallel_write_safe': True}
