@@ -85,3 +85,22 @@ def test_a_row_refuses_missing_identifiers_and_conflicts(aiida_profile, inputs, 
     _, node = merge_descriptors.run_get_node(**arguments)
     assert node.exit_status == 300
     assert re.search(message, node.exit_message), node.exit_message
+
+
+def test_the_descriptor_modules_give_the_keys_of_the_table():
+    """Every key of the row comes from exactly one of the descriptor modules (no orphans, no typos)."""
+    from pymatgen.core import Lattice, Structure
+
+    from aiida_superionic.descriptors.elastic import MECHANICAL_DESCRIPTOR_KEYS
+    from aiida_superionic.descriptors.structural import structural_descriptors
+
+    li3n = Structure(
+        Lattice.hexagonal(3.648, 3.875),
+        ['N', 'Li', 'Li', 'Li'],
+        [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]],
+    )
+    structural = set(structural_descriptors(li3n)) & set(DESCRIPTOR_KEYS)
+    assert structural == set(STRUCTURAL_COMPOSITIONAL_KEYS) | {'lowest_optical_frequency_meV'}
+    assert tuple(MECHANICAL_DESCRIPTOR_KEYS) == MECHANICAL_ELASTIC_KEYS
+    trajectory = set(VIBRATIONAL_DESCRIPTOR_KEYS) | {'diffusion_coefficient_cm2_s', 'msd_A2'}
+    assert set(MECHANICAL_ELASTIC_KEYS) | structural | trajectory == set(DESCRIPTOR_KEYS)
