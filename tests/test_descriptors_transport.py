@@ -16,11 +16,10 @@ import scipy.constants
 import scipy.stats
 
 from aiida_superionic.descriptors.diffusion import analyse_tracer_diffusion
-from aiida_superionic.descriptors.msd import compute_msd, fit_diffusion_coefficient, paper_fit_window
+from aiida_superionic.descriptors.msd import MSD_COLUMN_BATCH, compute_msd, fit_diffusion_coefficient, paper_fit_window
 from aiida_superionic.descriptors.transport import (
     DIFFUSIVE,
     NON_LINEAR,
-    TENSOR_ATOM_BATCH,
     TOO_FEW_HOPS,
     analyse_transport,
     assess_diffusivity,
@@ -96,7 +95,7 @@ def test_msd_tensor_equals_brute_force_double_loop():
     rng = np.random.default_rng(11)
     # correlated directions (a sheared walk), more atoms than one projection batch, a 50 Å offset
     mixing = np.array([[1.0, 0.4, -0.2], [0.0, 0.5, 0.3], [0.0, 0.0, 1.5]])
-    atoms = TENSOR_ATOM_BATCH + 7
+    atoms = MSD_COLUMN_BATCH // 3 + 7  # more atoms than one FFT batch of compute_msd
     positions = 50.0 + np.cumsum(rng.normal(size=(30, atoms, 3)) @ mixing, axis=0)
     tensor = compute_msd_tensor(positions)
     expected = brute_force_msd_tensor(positions)

@@ -109,10 +109,6 @@ RANDOM_WALK_LOGLOG_SLOPE_SPREAD = 0.52
 #: How many σ_α of pure sampling noise |α − 1| must exceed before ``non_linear`` is declared.
 DEFAULT_LOGLOG_SLOPE_NOISE_SIGMAS = 3.0
 
-#: Atoms per batch in ``compute_msd_tensor`` (kept for compatibility: the tensor now shares the
-#: batches of ``compute_msd``, ``MSD_COLUMN_BATCH`` / 3 = 32 atoms, and needs no projected copy).
-TENSOR_ATOM_BATCH = 32
-
 #: Verdicts of ``assess_diffusivity``.
 DIFFUSIVE = 'diffusive'
 TOO_FEW_HOPS = 'too_few_hops'
