@@ -7,6 +7,7 @@ import pytest
 import spglib
 from pymatgen.core import Lattice, Structure
 
+from aiida_superionic.descriptors.keys import STRUCTURAL_COMPOSITIONAL_KEYS
 from aiida_superionic.descriptors.structural import (
     POLARIZABILITY_NOT_AVAILABLE,
     lowest_optical_frequency_meV,
@@ -14,27 +15,8 @@ from aiida_superionic.descriptors.structural import (
     structural_descriptors,
 )
 
-DESCRIPTOR_KEYS = {
-    'nominal_charge',
-    'born_charge',
-    'dielectric_constant',
-    'mobile_ion_mass_amu',
-    'mobile_ion_polarizability_A3',
-    'crystal_polarizability_A3',
-    'stoichiometric',
-    'space_group',
-    'min_lattice_constant_A',
-    'formula_units',
-    'volume_per_formula_unit_A3',
-    'lattice_constants_std_A',
-    'lattice_angles_std_deg',
-    'symmetry_operations',
-    'nearest_neighbours',
-    'nearest_neighbour_distance_A',
-    'band_gap_eV',
-    'vacancy_formation_energy_eV',
-    'lowest_optical_frequency_meV',
-}
+#: The design's 18 structural–compositional keys and the Γ-phonon one this module also gives.
+DESCRIPTOR_KEYS = {*STRUCTURAL_COMPOSITIONAL_KEYS, 'lowest_optical_frequency_meV'}
 METADATA_KEYS = {
     'mobile_species',
     'mobile_family',

@@ -12,6 +12,7 @@ drift from the keys the merge writes.
 from __future__ import annotations
 
 from docutils import nodes
+from exit_codes import table_row  # the docs' _ext folder is on sys.path (conf.py)
 from sphinx.util.docutils import SphinxDirective
 
 
@@ -30,23 +31,12 @@ class DescriptorKeysDirective(SphinxDirective):
             group += nodes.colspec(colwidth=width)
         head = nodes.thead()
         group += head
-        head += _row(('#', 'Key', 'Category'), literal=False)
+        head += table_row(('#', 'Key', 'Category'))
         body = nodes.tbody()
         group += body
         for number, key in enumerate(DESCRIPTOR_KEYS, start=1):
-            body += _row((str(number), key, DESCRIPTOR_CATEGORIES[key]), literal=True)
+            body += table_row((str(number), key, DESCRIPTOR_CATEGORIES[key]), literal_columns=(1,))
         return [table]
-
-
-def _row(cells, literal: bool) -> nodes.row:
-    row = nodes.row()
-    for index, text in enumerate(cells):
-        entry = nodes.entry()
-        paragraph = nodes.paragraph()
-        paragraph += nodes.literal(text=text) if literal and index == 1 else nodes.Text(text)
-        entry += paragraph
-        row += entry
-    return row
 
 
 def setup(app):

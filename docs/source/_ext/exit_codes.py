@@ -52,23 +52,24 @@ class ExitCodesDirective(SphinxDirective):
             group += nodes.colspec(colwidth=width)
         head = nodes.thead()
         group += head
-        head += self._row(('Status', 'Label', 'Message'), literal=False)
+        head += table_row(('Status', 'Label', 'Message'))
         body = nodes.tbody()
         group += body
         for status, label, message in rows:
-            body += self._row((str(status), label, message), literal=True)
+            body += table_row((str(status), label, message), literal_columns=(0, 1))
         return [table]
 
-    @staticmethod
-    def _row(cells, literal: bool) -> nodes.row:
-        row = nodes.row()
-        for index, text in enumerate(cells):
-            entry = nodes.entry()
-            paragraph = nodes.paragraph()
-            paragraph += nodes.literal(text=text) if literal and index < 2 else nodes.Text(text)
-            entry += paragraph
-            row += entry
-        return row
+
+def table_row(cells, literal_columns=()) -> nodes.row:
+    """Return a docutils table row; the cells whose index is in ``literal_columns`` are set as code."""
+    row = nodes.row()
+    for index, text in enumerate(cells):
+        entry = nodes.entry()
+        paragraph = nodes.paragraph()
+        paragraph += nodes.literal(text=text) if index in literal_columns else nodes.Text(text)
+        entry += paragraph
+        row += entry
+    return row
 
 
 def setup(app):
