@@ -227,29 +227,19 @@ def floor(positions: np.ndarray, n: int):
     return scipy.fft.rfft(positions, n=n, axis=0)
 
 
+def _trajectory_arguments(trajectory: dict) -> tuple:
+    """The positional arguments every analysis of ours takes, in order."""
+    keys = ('positions', 'cell', 'times_ps', 'symbols', 'masses')
+    return (*(trajectory[key] for key in keys), 'Li')
+
+
 def ours_transport(trajectory: dict):
-    return analyse_transport(
-        trajectory['positions'],
-        trajectory['cell'],
-        trajectory['times_ps'],
-        trajectory['symbols'],
-        trajectory['masses'],
-        'Li',
-        temperature_K=TEMPERATURE_K,
-        nominal_charge=1,
-    )
+    return analyse_transport(*_trajectory_arguments(trajectory), temperature_K=TEMPERATURE_K, nominal_charge=1)
 
 
 def ours_vibrations(trajectory: dict):
     return analyse_vibrations(
-        trajectory['positions'],
-        trajectory['cell'],
-        trajectory['times_ps'],
-        trajectory['symbols'],
-        trajectory['masses'],
-        'Li',
-        temperature_K=TEMPERATURE_K,
-        velocities=trajectory['velocities'],
+        *_trajectory_arguments(trajectory), temperature_K=TEMPERATURE_K, velocities=trajectory['velocities']
     )
 
 
@@ -486,20 +476,14 @@ def main() -> None:
     transport_time, transport_cpu, transport = best_time(lambda: ours_transport(trajectory), args.repeats)
     vibrations_time, vibrations_cpu, vibrations = best_time(lambda: ours_vibrations(trajectory), args.repeats)
     tracer_time, tracer_cpu, _ = best_time(
-        lambda: analyse_tracer_diffusion(
-            positions, trajectory['cell'], trajectory['times_ps'], trajectory['symbols'], trajectory['masses'], 'Li'
-        ),
+        lambda: analyse_tracer_diffusion(*_trajectory_arguments(trajectory)),
         args.repeats,
     )
     total, total_cpu = transport_time + vibrations_time, transport_cpu + vibrations_cpu
     transport_memory = peak_memory(lambda: ours_transport(trajectory))
     vibrations_memory = peak_memory(lambda: ours_vibrations(trajectory))
     both_memory = peak_memory(lambda: ours_all(trajectory))  # the transport result held during the vibrations
-    tracer_memory = peak_memory(
-        lambda: analyse_tracer_diffusion(
-            positions, trajectory['cell'], trajectory['times_ps'], trajectory['symbols'], trajectory['masses'], 'Li'
-        )
-    )
+    tracer_memory = peak_memory(lambda: analyse_tracer_diffusion(*_trajectory_arguments(trajectory)))
     print('ours: time [CPU], ratio to the floor, peak memory allocated during the call / positions array:')
     for name, seconds, cpu, memory in (
         ('analyse_transport', transport_time, transport_cpu, transport_memory),

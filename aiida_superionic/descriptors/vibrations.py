@@ -56,10 +56,11 @@ import numpy as np
 import scipy.fft
 
 from .constants import DIMENSIONS, FS_PER_PS, AMU_A2_PER_PS2_TO_eV, BOLTZMANN_eV_K, PLANCK_meV_ps
+from .keys import ATOM_GROUPS, GROUPED_VIBRATIONAL_QUANTITIES
 from .msd import UNWRAP_FRAME_CHUNK, _all_finite, _as_index, _displacement_chunks, _fft_length, _fill_time_rows
 
 #: The atom groups of the ×3 descriptors, in key order.
-GROUPS = ('all', 'framework', 'mobile')
+GROUPS = ATOM_GROUPS
 
 #: Values of ``velocity_source``: velocities written by the MD integrator, or central finite
 #: differences of the positions.
@@ -104,12 +105,7 @@ MODES_PER_ATOM = DIMENSIONS
 
 #: The scalar descriptor keys of the vibrational rows of DESIGN.md, as ``descriptors()`` returns them.
 VIBRATIONAL_DESCRIPTOR_KEYS = (
-    *(f'mean_frequency_meV_{group}' for group in GROUPS),
-    *(f'mean_frequency_30meV_meV_{group}' for group in GROUPS),
-    *(f'vibrational_energy_eV_{group}' for group in GROUPS),
-    *(f'heat_capacity_kB_{group}' for group in GROUPS),
-    *(f'free_energy_eV_{group}' for group in GROUPS),
-    *(f'entropy_kB_{group}' for group in GROUPS),
+    *(f'{quantity}_{group}' for quantity in GROUPED_VIBRATIONAL_QUANTITIES for group in GROUPS),
     'debye_temperature_K',
     'lindemann_ratio',
 )

@@ -11,8 +11,7 @@ drift from the keys the merge writes.
 
 from __future__ import annotations
 
-from docutils import nodes
-from exit_codes import table_row  # the docs' _ext folder is on sys.path (conf.py)
+from exit_codes import build_table  # the docs' _ext folder is on sys.path (conf.py)
 from sphinx.util.docutils import SphinxDirective
 
 
@@ -24,19 +23,12 @@ class DescriptorKeysDirective(SphinxDirective):
     def run(self):
         from aiida_superionic.descriptors.keys import DESCRIPTOR_CATEGORIES, DESCRIPTOR_KEYS
 
-        table = nodes.table(classes=['descriptor-keys'])
-        group = nodes.tgroup(cols=3)
-        table += group
-        for width in (6, 44, 30):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        group += head
-        head += table_row(('#', 'Key', 'Category'))
-        body = nodes.tbody()
-        group += body
-        for number, key in enumerate(DESCRIPTOR_KEYS, start=1):
-            body += table_row((str(number), key, DESCRIPTOR_CATEGORIES[key]), literal_columns=(1,))
-        return [table]
+        rows = [(str(number), key, DESCRIPTOR_CATEGORIES[key]) for number, key in enumerate(DESCRIPTOR_KEYS, start=1)]
+        return [
+            build_table(
+                ('#', 'Key', 'Category'), rows, widths=(6, 44, 30), literal_columns=(1,), classes=['descriptor-keys']
+            )
+        ]
 
 
 def setup(app):

@@ -45,19 +45,32 @@ class ExitCodesDirective(SphinxDirective):
             key=lambda row: row[0],
         )
 
-        table = nodes.table(classes=['exit-codes'])
-        group = nodes.tgroup(cols=3)
-        table += group
-        for width in (10, 30, 60):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        group += head
-        head += table_row(('Status', 'Label', 'Message'))
-        body = nodes.tbody()
-        group += body
-        for status, label, message in rows:
-            body += table_row((str(status), label, message), literal_columns=(0, 1))
-        return [table]
+        return [
+            build_table(
+                ('Status', 'Label', 'Message'),
+                [(str(status), label, message) for status, label, message in rows],
+                widths=(10, 30, 60),
+                literal_columns=(0, 1),
+                classes=['exit-codes'],
+            )
+        ]
+
+
+def build_table(header, rows, widths, literal_columns=(), classes=()) -> nodes.table:
+    """Return a docutils table with a header row; body cells in ``literal_columns`` are set as code."""
+    table = nodes.table(classes=list(classes))
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    group += head
+    head += table_row(header)
+    body = nodes.tbody()
+    group += body
+    for cells in rows:
+        body += table_row(cells, literal_columns)
+    return table
 
 
 def table_row(cells, literal_columns=()) -> nodes.row:
