@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.superionic-installed
 
-.PHONY: demo test install setup lint clean-venv
+.PHONY: demo test install setup lint clean-venv graphviz
 
 demo: setup
 	$(BIN)/verdi run examples/submit_sse.py
@@ -30,12 +30,19 @@ setup: install
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	command -v dot > /dev/null || $(MAKE) graphviz
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install '$(TORCH_SPEC)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -e '.[ml,tests,docs,pre-commit]'
 	$(BIN)/python -c "import torch, chgnet; assert torch.version.cuda is None, 'torch is a CUDA build: see the Makefile header'"
 	touch $(STAMP)
+
+# Graphviz's `dot` renders `verdi node graph generate`; optional: without it, only that command fails.
+graphviz:
+	( command -v apt-get > /dev/null && (apt-get install -y --no-install-recommends graphviz \
+	  || (apt-get update && apt-get install -y --no-install-recommends graphviz)) ) \
+	  || echo 'Warning: could not install graphviz (dot); `verdi node graph generate` needs it.'
 
 lint: install
 	$(BIN)/pre-commit run --all-files

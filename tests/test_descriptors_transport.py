@@ -597,3 +597,25 @@ def test_a_short_run_gets_fewer_blocks_or_no_uncertainty_but_keeps_d():
         else:
             assert result.blocks.blocks == expected_blocks
             assert result.descriptors()['uncertainty_blocks'] == expected_blocks
+
+
+def test_nominal_charge_guesses_on_the_reduced_formula(monkeypatch):
+    """pymatgen's search grows with the atoms it is given: a 416-atom Li6PS5Cl cell must be asked as 13 atoms."""
+    from pymatgen.core import Composition
+
+    from aiida_superionic.descriptors.composition import nominal_charge
+
+    asked = []
+    original = Composition.oxi_state_guesses
+
+    def recording(self, *args, **kwargs):
+        asked.append(self.num_atoms)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Composition, 'oxi_state_guesses', recording)
+    symbols = ['Li'] * 192 + ['Cl'] * 32 + ['S'] * 160 + ['P'] * 32
+    assert nominal_charge(symbols, 'Li') == (1, 'pymatgen oxi_state_guesses of Li6PS5Cl')
+    assert nominal_charge(symbols, 'Cl') == (-1, 'pymatgen oxi_state_guesses of Li6PS5Cl')
+    assert asked == [13, 13]
+    # Li23N8 (a cell with a vacancy) is not neutral: the family table answers.
+    assert nominal_charge(['Li'] * 23 + ['N'] * 8, 'Li')[1].startswith('family table')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .importer import cmd_import
 from .setup import cmd_setup
 
 
@@ -14,3 +15,4 @@ def cmd_root():
 
 
 cmd_root.add_command(cmd_setup)
+cmd_root.add_command(cmd_import)

@@ -29,7 +29,7 @@ def nominal_charge(symbols: list[str] | tuple[str, ...], mobile_species: str) ->
     if mobile_species not in {element.symbol for element in composition.elements}:
         raise ValueError(f'no atom of the mobile species {mobile_species} in {composition.reduced_formula}')
     if composition.reduced_composition.num_atoms <= MAX_ATOMS_FOR_GUESS:
-        guesses = composition.oxi_state_guesses()
+        guesses = composition.reduced_composition.oxi_state_guesses()
         if guesses:
             charge = guesses[0].get(mobile_species, 0)
             if charge and float(charge).is_integer():
