@@ -135,6 +135,8 @@ def test_reimporting_the_same_file_reuses_the_nodes(aiida_profile_clean, extxyz_
     third = import_md_run(extxyz_run, frame_interval_fs=FRAME_INTERVAL_fs, temperature_K=600.0, equilibration_ps=1.0)
     assert third.trajectory.pk == first.trajectory.pk
     assert third.descriptors.pk != first.descriptors.pk
+    assert third.import_reused
+    assert not third.descriptors_reused
     assert _count(orm.CalcFunctionNode) == counts[orm.CalcFunctionNode] + 1
 
 
@@ -180,7 +182,11 @@ def test_the_command_prints_the_descriptors_and_the_calculation(aiida_profile_cl
     assert 'diffusion_coefficient_cm2_s' in result.output
     assert f'verdi node graph generate {calculation.pk}' in result.output
     again = runner.invoke(cmd_root, arguments, catch_exceptions=False)
-    assert f'import_trajectory<{calculation.pk}> (reused' in again.output
+    assert f'import_trajectory<{calculation.pk}> (stored before, reused)' in again.output
+    other = runner.invoke(cmd_root, [*arguments, '--equilibration-ps', '1'], catch_exceptions=False)
+    assert f'import_trajectory<{calculation.pk}> (stored before, reused)' in other.output
+    assert 'compute_trajectory_descriptors<' in other.output
+    assert '(new): trajectory<' in other.output
 
 
 def test_the_command_names_a_bad_argument(aiida_profile_clean, extxyz_run):

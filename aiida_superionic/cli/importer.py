@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import click
@@ -56,7 +57,8 @@ def cmd_import(paths, profile_name, symbols, **options):
     except (MissingConfigurationError, ProfileConfigurationError) as exception:
         raise click.ClickException(f'{exception}; make a profile with `aiida-superionic setup`') from exception
     try:
-        result = import_md_run(list(paths), symbols=symbols.split(',') if symbols else None, **options)
+        with _without_console_reports():
+            result = import_md_run(list(paths), symbols=symbols.split(',') if symbols else None, **options)
     except (TrajectoryFileError, ImportFailedError) as exception:
         raise click.ClickException(str(exception)) from exception
 
@@ -69,15 +71,45 @@ def cmd_import(paths, profile_name, symbols, **options):
         f'{parameters["duration_ps"]:.3f} ps, {parameters.get("frame_interval_fs", math.nan):g} fs between frames'
     )
     click.echo(f'Files:       {", ".join(parameters["source_files"])}')
-    click.echo(f'Descriptors: {descriptors["mobile_species"]} at {descriptors["temperature_K"]:g} K')
+    click.echo(f'Analysis:    {descriptors["mobile_species"]} at {descriptors["temperature_K"]:g} K')
     width = max(len(key) for key in descriptors)
     for key in sorted(descriptors):
         if key != 'analysis_settings':
             click.echo(f'  {key:<{width}}  {_format(descriptors[key])}')
-    status = 'reused (these files were imported before)' if result.reused else 'new'
-    click.echo(f'Import:      import_trajectory<{result.import_calculation.pk}> ({status})')
-    click.echo(f'             trajectory<{result.trajectory.pk}> -> descriptors<{result.descriptors.pk}>')
+
+    def status(reused: bool) -> str:
+        return 'stored before, reused' if reused else 'new'
+
+    click.echo(f'Import:      import_trajectory<{result.import_calculation.pk}> ({status(result.import_reused)})')
+    click.echo(
+        f'Descriptors: compute_trajectory_descriptors<{result.descriptors_calculation.pk}> '
+        f'({status(result.descriptors_reused)}): '
+        f'trajectory<{result.trajectory.pk}> -> descriptors<{result.descriptors.pk}>'
+    )
     click.echo(f'Provenance:  verdi node graph generate {result.import_calculation.pk}')
+
+
+@contextlib.contextmanager
+def _without_console_reports():
+    """Keep the process reports (the import's warnings) off the terminal: the command prints them once, itself.
+
+    Only the console handlers are filtered; the reports still reach the database (``verdi process report``).
+    """
+    import logging
+
+    from aiida.common.log import LOG_LEVEL_REPORT
+
+    def not_a_report(record: logging.LogRecord) -> bool:
+        return record.levelno != LOG_LEVEL_REPORT
+
+    consoles = [handler for handler in logging.getLogger('aiida').handlers if type(handler) is logging.StreamHandler]
+    for handler in consoles:
+        handler.addFilter(not_a_report)
+    try:
+        yield
+    finally:
+        for handler in consoles:
+            handler.removeFilter(not_a_report)
 
 
 def _format(value) -> str:

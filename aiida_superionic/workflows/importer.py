@@ -45,7 +45,13 @@ class ImportResult:
     parameters: orm.Dict
     descriptors_calculation: orm.CalcFunctionNode
     descriptors: orm.Dict
-    reused: bool  # True when nothing new was computed
+    import_reused: bool  # the import_trajectory calculation was found stored, not run
+    descriptors_reused: bool  # the same for compute_trajectory_descriptors
+
+    @property
+    def reused(self) -> bool:
+        """Whether nothing new was computed."""
+        return self.import_reused and self.descriptors_reused
 
 
 def import_md_run(
@@ -104,10 +110,9 @@ def import_md_run(
     settings = {key: value for key, value in settings.items() if value is not None}
     segments = {f'segment_{index:02d}': node for index, node in enumerate(sources)}
 
-    reused = True
     calculation = _finished_calculation(import_trajectory, segments, {'settings': settings})
+    import_reused = calculation is not None
     if calculation is None:
-        reused = False
         _, calculation = import_trajectory.run_get_node(settings=orm.Dict(settings), **segments)
         _check(calculation)
     trajectory, parameters = calculation.outputs.trajectory, calculation.outputs.parameters
@@ -122,8 +127,8 @@ def import_md_run(
     analysis = {**(analysis_settings or {}), 'equilibration_ps': float(equilibration_ps)}
     inputs = {'mobile_species': species, 'temperature': float(temperature), 'settings': analysis}
     descriptors_calculation = _finished_calculation(compute_trajectory_descriptors, {'trajectory': trajectory}, inputs)
+    descriptors_reused = descriptors_calculation is not None
     if descriptors_calculation is None:
-        reused = False
         _, descriptors_calculation = compute_trajectory_descriptors.run_get_node(
             trajectory=trajectory,
             mobile_species=orm.Str(species),
@@ -137,7 +142,8 @@ def import_md_run(
         parameters=parameters,
         descriptors_calculation=descriptors_calculation,
         descriptors=descriptors_calculation.outputs.descriptors,
-        reused=reused,
+        import_reused=import_reused,
+        descriptors_reused=descriptors_reused,
     )
 
 
