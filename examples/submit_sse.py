@@ -151,13 +151,16 @@ def print_summary(node: orm.WorkflowNode, plot: str) -> None:
             f'{values["mean_frequency_meV_mobile"]:.1f} meV ({values["mobile_species"]}); '
             f'Lindemann ratio {values["lindemann_ratio"]:.3f}'
         )
+    if 'energy_drift_meV_atom_ps' in values:
+        print(f'Energy drift:  {values["energy_drift_meV_atom_ps"]:.3g} meV/atom/ps (of the conserved energy)')
     print(f'Workchain:     pk {node.pk}, uuid {node.uuid}, exit status {node.exit_status}')
     print(f'Inspect with:  verdi process show {node.pk}   |   verdi process report {node.pk}')
     if plot:
         model = node.inputs.ase.model['name']
         title = f'{node.inputs.structure.get_formula()}, {node.inputs.temperature.value:g} K, {model}'
         print(f'MSD figure:    {plot_msd(node.outputs.msd, node.outputs.descriptors, plot, title=title)}')
-    if node.exit_status not in (0, MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status):
+    flagged = (MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status, MdWorkChain.exit_codes.ERROR_NO_HOPS.status)
+    if node.exit_status not in (0, *flagged):
         sys.exit(1)  # a flagged D of a short run is still a result; anything else is a failure
 
 

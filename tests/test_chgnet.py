@@ -72,8 +72,12 @@ def test_demo_script_runs_with_a_test_size_switch(aiida_profile, aiida_localhost
     for expected in ('Material:      Li23N8', 'Temperature:   700 K', 'D:', 'Fit window:', 'Hops:', 'Workchain:'):
         assert expected in printed
     assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    node = orm.QueryBuilder().append(orm.WorkflowNode, tag='wc').order_by({'wc': {'ctime': 'desc'}}).first()[0]
-    # 150 steps are too short for Li to hop much: D is flagged (exit 412), every output is there.
-    assert node.exit_status in (0, MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status)
+    query = orm.QueryBuilder().append(
+        orm.WorkflowNode, filters={'process_type': 'aiida.workflows:superionic.md'}, tag='wc'
+    )
+    node = query.order_by({'wc': {'ctime': 'desc'}}).first()[0]
+    # 150 steps are too short for Li to hop much: D is flagged (exit 412 or 417), every output is there.
+    flagged = (MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status, MdWorkChain.exit_codes.ERROR_NO_HOPS.status)
+    assert node.exit_status in (0, *flagged)
     assert {'descriptors', 'msd', 'vdos', 'trajectory'} <= set(node.outputs)
     assert 'Verdict:' in printed

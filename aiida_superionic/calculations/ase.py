@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+import numpy as np
 from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
@@ -88,6 +89,26 @@ def validate_structure(node: orm.StructureData, _) -> str | None:
     return None
 
 
+def validate_velocities(node: orm.ArrayData, _) -> str | None:
+    if 'velocities' not in node.get_arraynames():
+        return f'`velocities` needs an array named `velocities`, got {node.get_arraynames()}'
+    array = node.get_array('velocities')
+    if array.ndim != 2 or array.shape[1] != 3 or not np.all(np.isfinite(array)):
+        return f'`velocities` must be a finite (atoms, 3) array in Å/ps, got shape {array.shape}'
+    return None
+
+
+def validate_inputs(inputs, _) -> str | None:
+    if 'velocities' in inputs:
+        atoms = len(inputs['structure'].sites)
+        shape = inputs['velocities'].get_array('velocities').shape
+        if shape[0] != atoms:
+            return f'`velocities` has {shape[0]} rows but the structure has {atoms} atoms'
+        if inputs['parameters'].get('task') != 'md':
+            return '`velocities` only apply to the `md` task'
+    return None
+
+
 class AseCalculation(CalcJob):
     """Run a static, relax or NVT molecular-dynamics (Nosé–Hoover chain) task with an ASE calculator."""
 
@@ -115,6 +136,14 @@ class AseCalculation(CalcJob):
             help='The calculator and its identity: name, package version, model version and '
             'SHA-256 of the weights, from `get_model_node`. The job fails with '
             'ERROR_MODEL_MISMATCH if the computer has different weights.',
+        )
+        spec.input(
+            'velocities',
+            valid_type=orm.ArrayData,
+            required=False,
+            validator=validate_velocities,
+            help='Start velocities of an `md` task (array `velocities`, atoms × 3, Å/ps), to continue an MD; '
+            'without them the velocities are drawn from the Maxwell–Boltzmann distribution with `seed`.',
         )
         spec.inputs['metadata']['options']['resources'].default = {
             'num_machines': 1,
@@ -150,6 +179,7 @@ class AseCalculation(CalcJob):
             help='The MD trajectory: Cartesian positions as integrated (not wrapped, Å), '
             'cells, velocities (Å/ps), times (ps), energies (eV) and temperatures (K) per frame.',
         )
+        spec.inputs.validator = validate_inputs
         spec.default_output_node = 'output_parameters'
 
         spec.exit_code(
@@ -200,6 +230,8 @@ class AseCalculation(CalcJob):
                 'pbc': [bool(flag) for flag in structure.pbc],
             },
         }
+        if 'velocities' in self.inputs:
+            payload['velocities'] = self.inputs.velocities.get_array('velocities').tolist()
         with folder.open(options.input_filename, 'w') as handle:
             json.dump(payload, handle, indent=1)
         folder.insert_path(str(pathlib.Path(runner.__file__)), RUNNER_FILENAME)

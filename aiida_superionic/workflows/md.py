@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from aiida import orm
-from aiida.engine import ToContext, WorkChain
+from aiida.engine import ToContext, WorkChain, if_, while_
 
 from ..calculations.ase import AseCalculation
 from ..calculations.functions.compute_trajectory_descriptors import (
@@ -12,11 +14,20 @@ from ..calculations.functions.compute_trajectory_descriptors import (
 from ..calculations.functions.compute_trajectory_descriptors import (
     compute_trajectory_descriptors,
 )
+from ..calculations.functions.last_frame import last_frame
+from ..calculations.functions.stitch_trajectories import stitch_trajectories
 from ..descriptors.diffusion import select_mobile_species
+from .ase_segment import AseMdSegmentWorkChain
 from .protocols.utils import ProtocolMixin
 
 #: Engines behind the same inputs; VASP (aiida-vasp) joins this list with its own namespace.
 ENGINES = ('ase',)
+
+#: Guards' defaults. A Nosé–Hoover chain integrated well drifts by well under 1 meV/atom/ps. The
+#: Lindemann ratio as defined here (neighbours of any species, diffused mobile ions included)
+#: stays below ~0.3 in a crystal (0.27: Li3N with CHGNet at 700 K) and grows without bound in a melt.
+DEFAULT_MAX_ENERGY_DRIFT_meV_atom_ps = 10.0
+DEFAULT_MAX_LINDEMANN_RATIO = 0.5
 
 
 def _positive(name: str):
@@ -54,6 +65,16 @@ def validate_inputs(inputs, _):
     engine = inputs['engine'].value if 'engine' in inputs else 'ase'
     if engine not in inputs or not inputs[engine]:
         return f'the `{engine}` engine needs its namespace `{engine}` (code, model, metadata)'
+    steps = inputs['steps'].value if 'steps' in inputs else 0
+    interval = inputs['write_interval'].value if 'write_interval' in inputs else 1
+    for name in ('steps', 'segment_steps', 'max_steps'):
+        if name in inputs and inputs[name].value % interval:
+            return f'`{name}` ({inputs[name].value}) must be a multiple of `write_interval` ({interval})'
+    if 'max_steps' in inputs and inputs['max_steps'].value < steps:
+        return f'`max_steps` ({inputs["max_steps"].value}) is less than `steps` ({steps})'
+    restart = inputs.get('restart_from') or {}
+    if structure is not None and any(len(node.symbols) != len(structure.sites) for node in restart.values()):
+        return '`restart_from` segments do not have the atoms of `structure`'
     settings = inputs.get('analysis_settings')
     if settings is not None:
         unknown = set(settings.get_dict()) - set(ANALYSIS_SETTINGS)
@@ -69,11 +90,20 @@ def validate_engine(node: orm.Str, _):
 
 
 class MdWorkChain(ProtocolMixin, WorkChain):
-    """NVT MD (Nosé–Hoover chain) of a structure at one temperature, then its diffusive–vibrational descriptors.
+    """NVT MD (Nosé–Hoover chain) at one temperature, in segments until D is known well enough; then its descriptors.
+
+    Segments continue each other with positions and velocities (``AseMdSegmentWorkChain``, which
+    itself continues a job stopped at the wall time from its last frame). After each segment the
+    run so far is stitched into one trajectory (``stitch_trajectories``) and analysed
+    (``compute_trajectory_descriptors``): the run stops when the 1σ of D relative to D reaches
+    ``target_relative_uncertainty`` (after ``steps`` at least) or at ``max_steps``. Guards end it
+    early with a named exit code: an energy drift beyond ``max_energy_drift``, a melted framework
+    (Lindemann ratio beyond ``max_lindemann_ratio``); and a run without a single mobile-ion hop by
+    ``max_steps`` ends with 417. Every output is kept whatever the exit code.
 
     The MSD is averaged over all time origins, τmax is half the analysed run (the production run
-    less ``analysis_settings.equilibration_ps``) and D = slope / 6
-    of a linear fit over τmax/2 ≤ τ ≤ τmax (López et al., Mater. Horiz. 10, 1757, 2023).
+    less ``analysis_settings.equilibration_ps``) and D = slope / 6 of a linear fit over
+    τmax/2 ≤ τ ≤ τmax (López et al., Mater. Horiz. 10, 1757, 2023).
     """
 
     _protocol_name = 'md'
@@ -93,7 +123,52 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             'steps',
             valid_type=orm.Int,
             validator=_positive('steps'),
-            help='Number of production steps, recorded and analysed.',
+            help='Production steps, recorded and analysed: the whole run without `target_relative_uncertainty`, '
+            'the least the run makes with it.',
+        )
+        spec.input(
+            'segment_steps',
+            valid_type=orm.Int,
+            required=False,
+            validator=_positive('segment_steps'),
+            help='Production steps of each segment (default `steps`: one segment unless D is not yet converged).',
+        )
+        spec.input(
+            'max_steps',
+            valid_type=orm.Int,
+            required=False,
+            validator=_positive('max_steps'),
+            help='The most production steps the run makes while D is not converged (default `steps`).',
+        )
+        spec.input(
+            'target_relative_uncertainty',
+            valid_type=orm.Float,
+            required=False,
+            validator=_positive('target_relative_uncertainty'),
+            help='Stop when the 1σ of D (block averaging) divided by D is at most this; absent: run `steps`.',
+        )
+        spec.input(
+            'max_energy_drift',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(DEFAULT_MAX_ENERGY_DRIFT_meV_atom_ps),
+            validator=_positive('max_energy_drift'),
+            help='Largest drift of the conserved energy in meV/atom/ps before the run is stopped (exit 415).',
+        )
+        spec.input(
+            'max_lindemann_ratio',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(DEFAULT_MAX_LINDEMANN_RATIO),
+            validator=_positive('max_lindemann_ratio'),
+            help='Largest Lindemann ratio of the framework before it counts as melted and the run stops (exit 416).',
+        )
+        spec.input_namespace(
+            'restart_from',
+            valid_type=orm.TrajectoryData,
+            dynamic=True,
+            required=False,
+            help='Segments of an earlier run of the same inputs (its `segments` outputs, labels `segment_NN`), '
+            'finished or killed: they are reused and the run continues from the last one. '
+            'See `MdWorkChain.get_builder_restart`.',
         )
         spec.input(
             'equilibration_steps',
@@ -160,9 +235,11 @@ class MdWorkChain(ProtocolMixin, WorkChain):
 
         spec.outline(
             cls.setup,
-            cls.run_md,
-            cls.inspect_md,
-            cls.compute_descriptors,
+            while_(cls.should_run_segment)(
+                cls.run_segment,
+                cls.inspect_segment,
+                if_(cls.has_segments)(cls.analyse),
+            ),
             cls.results,
         )
 
@@ -184,19 +261,24 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             required=False,
             help='Vibrational densities of states (eq. 5 and mass-weighted) of all, framework and mobile atoms.',
         )
-        spec.output('trajectory', valid_type=orm.TrajectoryData, help='The production trajectory.')
+        spec.output('trajectory', valid_type=orm.TrajectoryData, help='The production trajectory, segments stitched.')
+        spec.output_namespace(
+            'segments',
+            valid_type=orm.TrajectoryData,
+            dynamic=True,
+            help='The trajectory of each segment as it finished (`segment_NN`): what `restart_from` takes.',
+        )
         spec.output('output_structure', valid_type=orm.StructureData, required=False, help='The last frame of the MD.')
 
         spec.exit_code(
             410,
             'ERROR_MD_FAILED',
-            message='The MD calculation<{pk}> failed without a usable trajectory: {message}',
+            message='The MD segment<{pk}> failed and there is no earlier segment to analyse: {message}',
         )
         spec.exit_code(
             411,
             'ERROR_MD_INCOMPLETE',
-            message='The MD calculation<{pk}> stopped early ({message}); the descriptors are '
-            'computed from the frames it wrote.',
+            message='The MD segment<{pk}> failed ({message}); the descriptors are those of the segments before it.',
         )
         spec.exit_code(
             412,
@@ -207,6 +289,26 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             413,
             'ERROR_MSD_NOT_LINEAR',
             message='D is flagged: {message}. Every output is kept; the run is not yet diffusive.',
+        )
+        spec.exit_code(
+            414,
+            'ERROR_NOT_CONVERGED',
+            message='D is not converged at `max_steps`: {message}. Every output is kept; extend with `restart_from`.',
+        )
+        spec.exit_code(
+            415,
+            'ERROR_ENERGY_DRIFT',
+            message='The conserved energy drifts by {drift:.3g} meV/atom/ps (limit {limit:g}): shorten the time step.',
+        )
+        spec.exit_code(
+            416,
+            'ERROR_FRAMEWORK_MELTED',
+            message='The framework Lindemann ratio is {ratio:.3g} (limit {limit:g}): the framework melted.',
+        )
+        spec.exit_code(
+            417,
+            'ERROR_NO_HOPS',
+            message='No mobile ion hopped in {time_ps:g} ps (the most the run may make): D is not defined.',
         )
         spec.exit_code(
             420,
@@ -250,6 +352,15 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         builder.write_interval = orm.Int(inputs['write_interval'])
         builder.seed = orm.Int(inputs['seed'])
         builder.thermostat_timescale = orm.Float(inputs['thermostat_timescale'])
+        for name, node_class in (
+            ('segment_steps', orm.Int),
+            ('max_steps', orm.Int),
+            ('target_relative_uncertainty', orm.Float),
+        ):
+            if inputs.get(name) is not None:  # null in the protocol: the workchain's default
+                builder[name] = node_class(inputs[name])
+        builder.max_energy_drift = orm.Float(inputs['max_energy_drift'])
+        builder.max_lindemann_ratio = orm.Float(inputs['max_lindemann_ratio'])
         builder.analysis_settings = orm.Dict(inputs['analysis_settings'])
         builder.engine = orm.Str('ase')
         builder.ase.code = code
@@ -257,61 +368,130 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         builder.ase.metadata.options = inputs['ase']['metadata']['options']
         return builder
 
+    @classmethod
+    def get_builder_restart(cls, node: orm.WorkflowNode, **changes):
+        """Return a builder with the inputs of ``node`` (an earlier ``MdWorkChain``, finished or killed) that reuses
+        its finished segments: the new run continues from the last of them.
+
+        ``changes`` replace inputs, e.g. ``max_steps=orm.Int(50000)`` to extend a run.
+        """
+        builder = node.get_builder_restart()
+        # The segments output holds every segment the run had, those it reused included.
+        if 'segments' in node.outputs:
+            builder.restart_from = dict(node.outputs.segments.items())
+        for name, value in changes.items():
+            builder[name] = value
+        return builder
+
     def setup(self):
-        """Fix the mobile species."""
+        """Fix the mobile species, the segment plan and what an earlier run gives."""
         if 'mobile_species' in self.inputs:
             self.ctx.mobile_species = self.inputs.mobile_species.value
         else:
             self.ctx.mobile_species = select_mobile_species(self.inputs.structure.get_ase().get_chemical_symbols())
+        steps = self.inputs.steps.value
+        self.ctx.min_steps = steps
+        self.ctx.max_steps = self.inputs.max_steps.value if 'max_steps' in self.inputs else steps
+        self.ctx.segment_steps = self.inputs.segment_steps.value if 'segment_steps' in self.inputs else steps
+        self.ctx.segments = [self.inputs.restart_from[label] for label in sorted(self.inputs.get('restart_from', {}))]
+        self.ctx.steps_done = 0
+        self.ctx.done = False
+        self.ctx.failure = None
+        self.ctx.analysis = None
         self.report(f'mobile species {self.ctx.mobile_species} in {self.inputs.structure.get_formula()}')
+        if self.ctx.segments:
+            for index, segment in enumerate(self.ctx.segments):
+                self.out(f'segments.segment_{index:02d}', segment)
+            self.report(f'reusing {len(self.ctx.segments)} segment(s) of an earlier run')
+            self.analyse()
 
-    def run_md(self):
-        """Launch the MD with the chosen engine."""
-        inputs = self.exposed_inputs(AseCalculation, namespace='ase')
-        inputs['structure'] = self.inputs.structure
-        inputs['parameters'] = orm.Dict(
-            {
-                'task': 'md',
-                'temperature_K': self.inputs.temperature.value,
-                'timestep_fs': self.inputs.timestep.value,
-                'steps': self.inputs.steps.value,
-                'equilibration_steps': self.inputs.equilibration_steps.value,
-                'write_interval': self.inputs.write_interval.value,
-                'seed': self.inputs.seed.value,
-                'thermostat_timescale_fs': self.inputs.thermostat_timescale.value,
-            }
-        )
-        inputs['metadata']['call_link_label'] = 'md'
-        node = self.submit(AseCalculation, **inputs)
-        total = self.inputs.equilibration_steps.value + self.inputs.steps.value
+    def should_run_segment(self):
+        return not self.ctx.done
+
+    def has_segments(self):
+        return bool(self.ctx.segments)
+
+    def _segment_parameters(self) -> dict:
+        interval = self.inputs.write_interval.value
+        remaining = self.ctx.max_steps - self.ctx.steps_done
+        steps = min(self.ctx.segment_steps, remaining)
+        first = not self.ctx.segments
+        return {
+            'temperature_K': self.inputs.temperature.value,
+            'timestep_fs': self.inputs.timestep.value,
+            'steps': max(interval, -(-steps // interval) * interval),
+            'write_interval': interval,
+            'equilibration_steps': self.inputs.equilibration_steps.value if first else 0,
+            'seed': self.inputs.seed.value + len(self.ctx.segments),
+            'thermostat_timescale_fs': self.inputs.thermostat_timescale.value,
+        }
+
+    def run_segment(self):
+        """Run the next segment: from the input structure, or from the last frame of the segment before."""
+        parameters = self._segment_parameters()
+        inputs = {
+            'parameters': orm.Dict(parameters),
+            'ase': self.exposed_inputs(AseCalculation, namespace='ase'),
+            'metadata': {'call_link_label': f'segment_{len(self.ctx.segments):02d}'},
+        }
+        if self.ctx.segments:
+            state = last_frame(
+                self.ctx.segments[-1], metadata={'call_link_label': f'start_of_segment_{len(self.ctx.segments):02d}'}
+            )
+            inputs['structure'] = state['structure']
+            if 'velocities' in state:
+                inputs['velocities'] = state['velocities']
+        else:
+            inputs['structure'] = self.inputs.structure
+        node = self.submit(AseMdSegmentWorkChain, **inputs)
         self.report(
-            f'launching AseCalculation<{node.pk}>: {total} steps of {self.inputs.timestep.value} fs '
-            f'at {self.inputs.temperature.value} K'
+            f'launching segment {len(self.ctx.segments)} <{node.pk}>: {parameters["steps"]} steps of '
+            f'{parameters["timestep_fs"]} fs at {parameters["temperature_K"]} K'
+            + (
+                f' after {parameters["equilibration_steps"]} equilibration steps'
+                if parameters['equilibration_steps']
+                else ''
+            )
         )
-        return ToContext(md=node)
+        return ToContext(segment=node)
 
-    def inspect_md(self):
-        """Keep the trajectory of a finished or stopped MD; fail only when there is nothing to analyse."""
-        node = self.ctx.md
-        self.ctx.incomplete = None
-        if 'trajectory' not in node.outputs:
-            self.report(f'AseCalculation<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}')
-            return self.exit_codes.ERROR_MD_FAILED.format(pk=node.pk, message=node.exit_message or node.process_state)
+    def inspect_segment(self):
+        """Keep a finished segment; a failed one ends the run with what the earlier segments give."""
+        node = self.ctx.segment
         if not node.is_finished_ok:
-            self.ctx.incomplete = node.exit_message or f'exit status {node.exit_status}'
-            self.report(f'AseCalculation<{node.pk}> stopped early: {self.ctx.incomplete}; analysing what it wrote')
-        self.out('trajectory', node.outputs.trajectory)
-        if 'output_structure' in node.outputs:
-            self.out('output_structure', node.outputs.output_structure)
+            message = node.exit_message or f'exit status {node.exit_status} ({node.process_state.value})'
+            self.report(f'segment <{node.pk}> failed: {message}')
+            if not self.ctx.segments:
+                return self.exit_codes.ERROR_MD_FAILED.format(pk=node.pk, message=message)
+            self.ctx.failure = (node.pk, message)
+            self.ctx.done = True
+            return None
+        label = f'segment_{len(self.ctx.segments):02d}'
+        self.ctx.segments.append(node.outputs.trajectory)
+        self.out(f'segments.{label}', node.outputs.trajectory)
+        self.ctx.final_structure = node.outputs.final_structure
         return None
 
-    def compute_descriptors(self):
-        """Compute every diffusive–vibrational descriptor of the trajectory with the calcfunction."""
+    def analyse(self):
+        """Stitch the segments, compute the descriptors, check the guards and decide whether to go on."""
+        if self.ctx.failure and self.ctx.analysis is not None:
+            return None  # the last segment failed: the analysis of the ones before stands
+        segments = self.ctx.segments
+        if len(segments) == 1:
+            trajectory = segments[0]
+        else:
+            labelled = {f'segment_{index:02d}': segment for index, segment in enumerate(segments)}
+            trajectory = stitch_trajectories(**labelled, metadata={'call_link_label': f'stitch_{len(segments):02d}'})[
+                'trajectory'
+            ]
+        self.ctx.trajectory = trajectory
+        times = trajectory.get_times()
+        self.ctx.steps_done = round((times[-1] - min(times[0], 0.0)) * 1000.0 / self.inputs.timestep.value)
         inputs = {
-            'trajectory': self.ctx.md.outputs.trajectory,
+            'trajectory': trajectory,
             'mobile_species': orm.Str(self.ctx.mobile_species),
             'temperature': self.inputs.temperature,
-            'metadata': {'call_link_label': 'compute_trajectory_descriptors'},
+            'metadata': {'call_link_label': f'descriptors_{len(segments):02d}'},
         }
         if 'analysis_settings' in self.inputs:
             inputs['settings'] = self.inputs.analysis_settings
@@ -319,12 +499,46 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_DESCRIPTORS_FAILED.format(message=node.exit_message)
         self.ctx.analysis = results
+        values = results['descriptors'].get_dict()
+        diffusion = values['diffusion_coefficient_cm2_s']
+        sigma = values.get('diffusion_coefficient_std_cm2_s', math.inf)
+        self.ctx.relative_uncertainty = sigma / diffusion if diffusion > 0 else math.inf
+        self.report(
+            f'after {self.ctx.steps_done} steps ({times[-1]:.2f} ps): D = {diffusion:.3e} ± {sigma:.1e} cm²/s '
+            f'({100 * self.ctx.relative_uncertainty:.0f} %), {values["mobile_ion_hops"]} hops'
+        )
+
+        drift = values.get('energy_drift_meV_atom_ps')
+        if drift is not None and abs(drift) > self.inputs.max_energy_drift.value:
+            self._attach_outputs()
+            return self.exit_codes.ERROR_ENERGY_DRIFT.format(drift=drift, limit=self.inputs.max_energy_drift.value)
+        ratio = values.get('lindemann_ratio')
+        if ratio is not None and ratio > self.inputs.max_lindemann_ratio.value:
+            self._attach_outputs()
+            return self.exit_codes.ERROR_FRAMEWORK_MELTED.format(
+                ratio=ratio, limit=self.inputs.max_lindemann_ratio.value
+            )
+
+        target = self.inputs.get('target_relative_uncertainty')
+        reached_min = self.ctx.steps_done >= self.ctx.min_steps
+        converged = reached_min and (target is None or self.ctx.relative_uncertainty <= target.value)
+        if converged or self.ctx.steps_done >= self.ctx.max_steps or self.ctx.failure:
+            self.ctx.done = True
+        elif target is not None and reached_min:
+            self.report(f'D not yet within {100 * target.value:.0f} %: another segment')
         return None
 
-    def results(self):
-        """Attach the descriptors and report D."""
+    def _attach_outputs(self):
         for name, node in self.ctx.analysis.items():
             self.out(name, node)
+        self.out('trajectory', self.ctx.trajectory)
+        final_structure = self.ctx.get('final_structure')
+        if final_structure is not None:
+            self.out('output_structure', final_structure)
+
+    def results(self):
+        """Attach the outputs, report D and say, by the exit code, how far to trust it."""
+        self._attach_outputs()
         values = self.ctx.analysis['descriptors'].get_dict()
         self.report(
             f'D({self.ctx.mobile_species}) = {values["diffusion_coefficient_cm2_s"]:.3e} ± '
@@ -335,8 +549,16 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         )
         if 'vibrational_analysis_error' in values:
             self.report(f'no vibrational descriptors: {values["vibrational_analysis_error"]}')
-        if self.ctx.incomplete:
-            return self.exit_codes.ERROR_MD_INCOMPLETE.format(pk=self.ctx.md.pk, message=self.ctx.incomplete)
+        if self.ctx.failure:
+            pk, message = self.ctx.failure
+            return self.exit_codes.ERROR_MD_INCOMPLETE.format(pk=pk, message=message)
+        if values['mobile_ion_hops'] == 0 and self.ctx.steps_done >= self.ctx.max_steps:
+            return self.exit_codes.ERROR_NO_HOPS.format(time_ps=self.ctx.trajectory.get_times()[-1])
+        target = self.inputs.get('target_relative_uncertainty')
+        if target is not None and not self.ctx.relative_uncertainty <= target.value:
+            message = f'1σ/D = {self.ctx.relative_uncertainty:.2f} > {target.value:g} after {self.ctx.steps_done} steps'
+            self.report(message)
+            return self.exit_codes.ERROR_NOT_CONVERGED.format(message=message)
         verdict_exit_codes = {
             'too_few_hops': self.exit_codes.ERROR_TOO_FEW_HOPS,
             'non_linear': self.exit_codes.ERROR_MSD_NOT_LINEAR,

@@ -16,6 +16,7 @@ from ase.data import atomic_masses, atomic_numbers
 from ...common.trajectory import trajectory_arrays
 from ...descriptors.composition import nominal_charge
 from ...descriptors.diffusion import DEFAULT_HOP_FRACTION, DEFAULT_HOP_SMOOTHING_PS
+from ...descriptors.stability import energy_drift_meV_atom_ps
 from ...descriptors.transport import (
     DEFAULT_BLOCKS,
     DEFAULT_LOGLOG_SLOPE_TOLERANCE,
@@ -59,7 +60,9 @@ def compute_trajectory_descriptors(
     times or cells; an unknown setting) returns exit status 300 (``ERROR_INVALID_INPUT``) with the
     reason, rather than raising, so a calling workchain can report it. A trajectory whose frames
     are too far apart for a VDOS keeps its diffusive descriptors; the vibrational ones are absent
-    and ``vibrational_analysis_error`` says why.
+    and ``vibrational_analysis_error`` says why. When the trajectory has the conserved energy of its
+    thermostat (``conserved_energy_eV``), ``energy_drift_meV_atom_ps`` is its drift after the
+    equilibration.
     """
     options = {**DEFAULT_SETTINGS, **(settings.get_dict() if settings is not None else {})}
     unknown = set(options) - set(DEFAULT_SETTINGS)
@@ -114,6 +117,16 @@ def compute_trajectory_descriptors(
         'temperature_K': temperature.value,
         'analysis_settings': options,  # every setting used, defaults included
     }
+
+    if 'conserved_energy_eV' in trajectory.get_arraynames():
+        conserved = trajectory.get_array('conserved_energy_eV')
+        start = int(np.searchsorted(arrays.times_ps - arrays.times_ps[0], options['equilibration_ps'] - 1e-9))
+        try:
+            values['energy_drift_meV_atom_ps'] = energy_drift_meV_atom_ps(
+                arrays.times_ps[start:], conserved[start:], len(arrays.symbols)
+            )
+        except ValueError as exception:
+            values['energy_drift_error'] = str(exception)
 
     outputs = {}
     try:

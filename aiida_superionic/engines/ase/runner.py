@@ -349,8 +349,10 @@ def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict
     production_steps = int(parameters['steps'])
     rng = np.random.default_rng(int(parameters.get('seed', 0)))
 
-    thermalize_momenta(atoms, temperature, rng=rng)
-    Stationary(atoms)  # zero centre-of-mass momentum, temperature kept: the cell must not drift
+    if not atoms.info.get('velocities_given'):
+        thermalize_momenta(atoms, temperature, rng=rng)
+        Stationary(atoms)  # zero centre-of-mass momentum, temperature kept: the cell must not drift
+    # A continuation keeps the velocities it was given; the thermostat's own variables start at zero.
     dynamics = NoseHooverChainNVT(
         atoms,
         timestep=timestep_fs * units.fs,
@@ -444,6 +446,11 @@ def main(input_path: str) -> int:
     exit_status = 0
     try:
         atoms = _atoms_from_input(payload['structure'])
+        if payload.get('velocities') is not None:  # Å/ps, to continue an MD
+            from ase import units
+
+            atoms.set_velocities(np.asarray(payload['velocities'], dtype=float) / (1000.0 * units.fs))
+            atoms.info['velocities_given'] = True
         output['model'] = describe_model(payload['model']['name'], payload['model'].get('calculator_kwargs'))
         try:
             atoms.calc = build_calculator(payload['model'], threads)

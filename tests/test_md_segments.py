@@ -1,0 +1,151 @@
+"""MD in segments: continuation with positions and velocities, convergence, guards, wall-time restarts, restart_from."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_superionic.engines.ase import get_model_node
+from aiida_superionic.workflows.ase_segment import AseMdSegmentWorkChain
+from aiida_superionic.workflows.md import MdWorkChain
+
+#: Cu3Au with EMT: at 600 K a crystal (no hops in a fraction of a ps); at 2500 K a melt (Cu hops, the framework too).
+BASE = {'steps': 60, 'equilibration_steps': 10, 'write_interval': 2, 'timestep': 2.0}
+
+
+#: A melt: 3000 K reached fast (a short thermostat time), 1 ps segments.
+MELT = {'steps': 500, 'equilibration_steps': 200, 'write_interval': 5, 'thermostat_timescale': 20.0}
+
+
+def _builder(python_code, generate_structure, temperature=600.0, **overrides):
+    return MdWorkChain.get_builder_from_protocol(
+        code=python_code,
+        structure=generate_structure('cu3au'),
+        temperature=temperature,
+        protocol='fast',
+        overrides={**BASE, **overrides},
+        model=get_model_node('emt'),
+        options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
+    )
+
+
+def _segments_called(node):
+    return [
+        link.node
+        for link in node.base.links.get_outgoing().all()
+        if link.node.process_type == 'aiida.workflows:superionic.ase.md_segment'
+    ]
+
+
+def test_segments_continue_until_the_target_or_the_most_steps(aiida_profile, python_code, generate_structure):
+    """A target D cannot reach in 2 ps: two segments, the second from the last frame of the first, then exit 414."""
+    builder = _builder(python_code, generate_structure, temperature=3000.0, segment_steps=500, max_steps=1000, **MELT)
+    builder.target_relative_uncertainty = orm.Float(1e-6)
+    builder.max_lindemann_ratio = orm.Float(100.0)  # a melt, on purpose
+    builder.max_energy_drift = orm.Float(1e4)  # EMT is not smooth enough for a 2 fs melt
+    results, node = run_get_node(builder)
+    assert node.exit_status == MdWorkChain.exit_codes.ERROR_NOT_CONVERGED.status, node.exit_message
+    first, second = sorted(_segments_called(node), key=lambda segment: segment.pk)
+    assert first.inputs.parameters['equilibration_steps'] == 200
+    assert second.inputs.parameters['equilibration_steps'] == 0
+    # Segment 2 starts at the last frame of segment 1, with its velocities.
+    end = first.outputs.trajectory
+    np.testing.assert_allclose(second.inputs.structure.get_ase().positions, end.get_positions()[-1], atol=1e-12)
+    np.testing.assert_allclose(second.inputs.velocities.get_array('velocities'), end.get_velocities()[-1], atol=1e-12)
+    assert second.inputs.structure.creator.process_label == 'last_frame'
+    # One trajectory with one time axis: 0, 10, ..., 2000 fs (the repeated start frame of segment 2 dropped).
+    trajectory = results['trajectory']
+    np.testing.assert_allclose(trajectory.get_times(), np.arange(201) * 0.010, atol=1e-12)
+    np.testing.assert_allclose(trajectory.get_positions()[100], end.get_positions()[-1])
+    assert set(results['segments']) == {'segment_00', 'segment_01'}
+    assert results['descriptors']['analysed_frames'] == 201
+    assert results['descriptors']['mobile_ion_hops'] > 0
+
+
+def test_a_reachable_target_stops_after_the_fewest_steps(aiida_profile, python_code, generate_structure):
+    builder = _builder(
+        python_code,
+        generate_structure,
+        temperature=3000.0,
+        segment_steps=500,
+        max_steps=2000,
+        **MELT,
+        analysis_settings={'min_hops': 1},  # this test is about the target, not the verdict
+    )
+    builder.target_relative_uncertainty = orm.Float(10.0)
+    builder.max_lindemann_ratio = orm.Float(100.0)
+    builder.max_energy_drift = orm.Float(1e4)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    assert len(_segments_called(node)) == 1
+    assert results['trajectory'].numsteps == 101
+
+
+def test_energy_drift_guard(aiida_profile, python_code, generate_structure):
+    builder = _builder(python_code, generate_structure)
+    builder.max_energy_drift = orm.Float(1e-9)
+    results, node = run_get_node(builder)
+    assert node.exit_status == MdWorkChain.exit_codes.ERROR_ENERGY_DRIFT.status, node.exit_message
+    assert 'meV/atom/ps' in node.exit_message
+    assert abs(results['descriptors']['energy_drift_meV_atom_ps']) > 1e-9
+    assert {'descriptors', 'msd', 'trajectory'} <= set(results)
+
+
+def test_melted_framework_guard(aiida_profile, python_code, generate_structure):
+    builder = _builder(python_code, generate_structure, temperature=3000.0, segment_steps=500, max_steps=5000, **MELT)
+    builder.target_relative_uncertainty = orm.Float(1e-6)
+    builder.max_energy_drift = orm.Float(1e4)
+    builder.max_lindemann_ratio = orm.Float(0.15)
+    results, node = run_get_node(builder)
+    assert node.exit_status == MdWorkChain.exit_codes.ERROR_FRAMEWORK_MELTED.status, node.exit_message
+    assert results['descriptors']['lindemann_ratio'] > 0.15
+    assert len(_segments_called(node)) < 10  # stopped when it melted, not run to max_steps
+
+
+def test_no_hops_guard(aiida_profile, python_code, generate_structure):
+    results, node = run_get_node(_builder(python_code, generate_structure))
+    assert node.exit_status == MdWorkChain.exit_codes.ERROR_NO_HOPS.status, node.exit_message
+    assert results['descriptors']['mobile_ion_hops'] == 0
+
+
+def test_a_wall_time_stop_mid_segment_continues_from_the_last_frame(aiida_profile, python_code, generate_structure):
+    """Jobs stopped at the wall time: the segment runs on from their last frames and no frame is lost."""
+    builder = _builder(python_code, generate_structure, steps=6000, write_interval=20, equilibration_steps=0)
+    builder.ase.metadata.options.max_wallclock_seconds = 4
+    results, node = run_get_node(builder)
+    segment = _segments_called(node)[0]
+    assert segment.is_finished_ok, segment.exit_message
+    jobs = [link.node for link in segment.base.links.get_outgoing().all() if link.link_label.startswith('iteration_')]
+    assert len(jobs) >= 2
+    assert jobs[0].exit_status == 400  # ERROR_OUT_OF_WALLTIME
+    times = results['trajectory'].get_times()
+    np.testing.assert_allclose(times, np.arange(301) * 0.04, atol=1e-9)  # 6000 steps, every 20th frame, 2 fs
+
+
+def test_restart_from_reuses_the_segments_of_an_earlier_run(aiida_profile, python_code, generate_structure):
+    first_results, first = run_get_node(_builder(python_code, generate_structure))
+    builder = MdWorkChain.get_builder_restart(first, max_steps=orm.Int(120), segment_steps=orm.Int(60))
+    builder.target_relative_uncertainty = orm.Float(1e-6)
+    results, node = run_get_node(builder)
+    assert len(_segments_called(node)) == 1  # the first segment is not run again
+    assert results['segments']['segment_00'].uuid == first_results['segments']['segment_00'].uuid
+    assert node.inputs.restart_from['segment_00'].uuid == first_results['segments']['segment_00'].uuid
+    assert results['trajectory'].numsteps == 61
+    new = _segments_called(node)[0]
+    np.testing.assert_allclose(
+        new.inputs.velocities.get_array('velocities'), first_results['trajectory'].get_velocities()[-1], atol=1e-12
+    )
+
+
+def test_segment_parameters_are_checked(aiida_profile):
+    from aiida_superionic.workflows.ase_segment import validate_segment_parameters
+
+    good = {'temperature_K': 600.0, 'timestep_fs': 2.0, 'steps': 10, 'write_interval': 5}
+    assert validate_segment_parameters(orm.Dict(good), None) is None
+    assert 'multiple of `write_interval`' in validate_segment_parameters(orm.Dict({**good, 'steps': 12}), None)
+    assert 'unknown keys' in validate_segment_parameters(orm.Dict({**good, 'stepz': 1}), None)
+    assert "missing keys ['timestep_fs']" in validate_segment_parameters(
+        orm.Dict({k: v for k, v in good.items() if k != 'timestep_fs'}), None
+    )
+    assert AseMdSegmentWorkChain.spec().inputs['parameters'].validator is validate_segment_parameters
