@@ -21,8 +21,9 @@ STAMP := $(VENV)/.superionic-installed
 demo: setup
 	$(BIN)/verdi run examples/submit_sse.py
 
+# The venv's bin first on PATH: the daemon that some tests start runs `verdi` from there.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: install
 	$(BIN)/aiida-superionic setup

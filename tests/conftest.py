@@ -26,6 +26,19 @@ REALDATA_CANDIDATES = [
 ]
 
 
+@pytest.fixture(scope='session', autouse=True)
+def aiida_profile(aiida_config, aiida_profile_factory):
+    """The test profile is the embedded default of the project: SQLite storage and the ZeroMQ broker (no services).
+
+    With a broker, processes can be submitted to a daemon and killed, as users do; ``run`` works as without.
+    ``runner.poll.interval`` is 1 s as ``verdi presto`` sets it (60 s by default: a daemon test would crawl).
+    """
+    with aiida_profile_factory(aiida_config, broker_backend='core.zeromq') as profile:
+        aiida_config.set_option('runner.poll.interval', 1, scope=profile.name)
+        aiida_config.store()
+        yield profile
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip ``chgnet`` tests cleanly when the ML extra is not installed."""
     if importlib.util.find_spec('chgnet') is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
@@ -111,7 +112,7 @@ def test_no_hops_guard(aiida_profile, python_code, generate_structure):
 
 def test_a_wall_time_stop_mid_segment_continues_from_the_last_frame(aiida_profile, python_code, generate_structure):
     """Jobs stopped at the wall time: the segment runs on from their last frames and no frame is lost."""
-    builder = _builder(python_code, generate_structure, steps=6000, write_interval=20, equilibration_steps=0)
+    builder = _builder(python_code, generate_structure, steps=3000, write_interval=20, equilibration_steps=0)
     builder.ase.metadata.options.max_wallclock_seconds = 4
     results, node = run_get_node(builder)
     segment = _segments_called(node)[0]
@@ -120,7 +121,7 @@ def test_a_wall_time_stop_mid_segment_continues_from_the_last_frame(aiida_profil
     assert len(jobs) >= 2
     assert jobs[0].exit_status == 400  # ERROR_OUT_OF_WALLTIME
     times = results['trajectory'].get_times()
-    np.testing.assert_allclose(times, np.arange(301) * 0.04, atol=1e-9)  # 6000 steps, every 20th frame, 2 fs
+    np.testing.assert_allclose(times, np.arange(151) * 0.04, atol=1e-9)  # 3000 steps, every 20th frame, 2 fs
 
 
 def test_restart_from_reuses_the_segments_of_an_earlier_run(aiida_profile, python_code, generate_structure):
@@ -149,3 +150,163 @@ def test_segment_parameters_are_checked(aiida_profile):
         orm.Dict({k: v for k, v in good.items() if k != 'timestep_fs'}), None
     )
     assert AseMdSegmentWorkChain.spec().inputs['parameters'].validator is validate_segment_parameters
+
+
+def test_a_killed_run_is_continued_with_restart_from(
+    aiida_profile, python_code, generate_structure, started_daemon_client
+):
+    """Submitted to the daemon and killed in its second segment: the restart runs only the segments that are missing."""
+    import time
+
+    from aiida.engine import submit
+    from aiida.engine.processes.control import kill_processes
+
+    builder = _builder(
+        python_code, generate_structure, steps=1000, segment_steps=1000, max_steps=3000, write_interval=10
+    )
+    builder.target_relative_uncertainty = orm.Float(1e-6)  # never reached: three segments
+    node = submit(builder)
+    deadline = time.monotonic() + 180
+    # Outputs in a namespace are linked as `segments__segment_00`: kill once the first segment is out.
+    while 'segments__segment_00' not in node.base.links.get_outgoing().all_link_labels():
+        assert not node.is_terminated, f'the run ended before it could be killed: {node.exit_message}'
+        assert time.monotonic() < deadline, 'the first segment did not finish in time'
+        time.sleep(0.5)
+    kill_processes([node], timeout=60)
+    while not node.is_terminated:
+        assert time.monotonic() < deadline, 'the kill did not take'
+        time.sleep(0.5)
+    assert node.is_killed, node.process_state
+    done = dict(node.outputs.segments.items())
+    assert 1 <= len(done) < 3
+
+    results, restarted = run_get_node(MdWorkChain.get_builder_restart(node))
+    # Cu3Au at 600 K: a crystal, no hop in the 6 ps (417) — what matters here is what ran.
+    assert restarted.exit_status == MdWorkChain.exit_codes.ERROR_NO_HOPS.status, restarted.exit_message
+    assert len(_segments_called(restarted)) == 3 - len(done)  # finished segments are not run again
+    for label, segment in done.items():
+        assert restarted.inputs.restart_from[label].uuid == segment.uuid == results['segments'][label].uuid
+    np.testing.assert_allclose(results['trajectory'].get_times(), np.arange(301) * 0.02, atol=1e-9)
+
+
+def _trajectory(times_ps, conserved, positions_offset=0.0):
+    from aiida_superionic.common.trajectory import build_trajectory
+
+    frames = len(times_ps)
+    positions = np.zeros((frames, 2, 3)) + positions_offset + np.arange(frames)[:, None, None] * 0.01
+    return build_trajectory(
+        ['Li', 'Cl'],
+        positions,
+        np.broadcast_to(np.eye(3) * 5.0, (frames, 3, 3)),
+        np.asarray(times_ps),
+        np.rint(np.asarray(times_ps) / 0.002).astype(int),  # 2 fs steps
+        frame_arrays={'conserved_energy_eV': np.asarray(conserved, dtype=float)},
+    )
+
+
+def test_stitching_drops_repeated_start_frames_and_carries_the_conserved_energy_on(aiida_profile):
+    from aiida_superionic.calculations.functions.stitch_trajectories import stitch_trajectories
+
+    first = _trajectory([0.0, 0.01, 0.02], [-10.0, -10.0, -10.1])
+    second = _trajectory([0.0, 0.01, 0.02], [3.0, 3.0, 3.1])  # the thermostat's energy started again at 0
+    third = _trajectory([0.01, 0.02], [5.0, 5.0])  # a VASP-like segment: no start frame
+    result, node = stitch_trajectories.run_get_node(segment_00=first, segment_01=second, segment_02=third)
+    assert node.is_finished_ok, node.exit_message
+    stitched = result['trajectory']
+    np.testing.assert_allclose(stitched.get_times(), [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06], atol=1e-12)
+    np.testing.assert_allclose(stitched.get_stepids(), [0, 5, 10, 15, 20, 25, 30])
+    np.testing.assert_allclose(
+        stitched.get_array('conserved_energy_eV'), [-10.0, -10.0, -10.1, -10.1, -10.0, 5.0, 5.0], atol=1e-12
+    )
+    assert stitched.base.attributes.get('segment_frames') == [3, 2, 2]
+    uneven = _trajectory([0.0, 0.02, 0.04], [0.0, 0.0, 0.0])
+    _, refused = stitch_trajectories.run_get_node(segment_00=first, segment_01=uneven)
+    assert refused.exit_status == 300
+    assert 'one frame interval' in refused.exit_message
+
+
+# Handlers the aiida-quantumespresso way: a fake failed job, the handler called, the next inputs checked. --------------
+
+
+@pytest.fixture
+def segment_process(aiida_profile, python_code, generate_structure):
+    """An ``AseMdSegmentWorkChain`` set up for 100 steps of 2 fs, frames every 10 steps, not yet run."""
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage.manager import get_manager
+
+    inputs = {
+        'structure': generate_structure('cu3au'),
+        'parameters': orm.Dict({'temperature_K': 600.0, 'timestep_fs': 2.0, 'steps': 100, 'write_interval': 10}),
+        'ase': {'code': python_code, 'model': get_model_node('emt')},
+    }
+    process = instantiate_process(get_manager().get_runner(), AseMdSegmentWorkChain, **inputs)
+    process.setup()
+    return process
+
+
+def _failed_job(exit_status: int, frames: int | None, python_code):
+    """A finished ``AseCalculation`` node with ``exit_status`` and, when ``frames``, a trajectory with that many."""
+    from aiida.common.links import LinkType
+    from aiida.engine import ProcessState
+
+    from aiida_superionic.common.trajectory import build_trajectory
+
+    node = orm.CalcJobNode(computer=python_code.computer, process_type='aiida.calculations:superionic.ase')
+    node.set_process_state(ProcessState.FINISHED)
+    node.set_exit_status(exit_status)
+    node.store()
+    if frames:
+        steps = np.arange(frames) * 10
+        trajectory = build_trajectory(
+            ['Au', 'Cu'],
+            np.random.default_rng(0).uniform(0, 3.75, (frames, 2, 3)),
+            np.broadcast_to(np.eye(3) * 3.75, (frames, 3, 3)),
+            steps * 0.002,
+            steps,
+            velocities=np.full((frames, 2, 3), 0.5) + np.arange(frames)[:, None, None],
+        )
+        trajectory.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label='trajectory')
+        trajectory.store()
+    return node
+
+
+def test_wall_time_handler_continues_from_the_last_frame_for_the_remaining_steps(segment_process, python_code):
+    job = _failed_job(400, frames=5, python_code=python_code)  # stopped at step 40 of 100
+    report = segment_process.handle_stopped_early(job)
+    assert report.do_break
+    assert report.exit_code.status == 0
+    parameters = segment_process.ctx.inputs['parameters'].get_dict()
+    assert parameters['steps'] == 60
+    assert parameters['equilibration_steps'] == 0
+    np.testing.assert_allclose(segment_process.ctx.inputs['velocities'].get_array('velocities'), np.full((2, 3), 4.5))
+    np.testing.assert_allclose(
+        segment_process.ctx.inputs['structure'].get_ase().positions, job.outputs.trajectory.get_positions()[-1]
+    )
+    assert segment_process.ctx.pieces == [job.outputs.trajectory]
+
+
+def test_wall_time_handler_gives_up_after_two_jobs_without_a_frame(segment_process, python_code):
+    assert (
+        segment_process.handle_stopped_early(_failed_job(400, frames=None, python_code=python_code)).exit_code.status
+        == 0
+    )
+    report = segment_process.handle_stopped_early(_failed_job(310, frames=1, python_code=python_code))
+    assert report.exit_code.status == AseMdSegmentWorkChain.exit_codes.ERROR_NO_PROGRESS.status
+
+
+def test_crash_handler_retries_once(segment_process, python_code):
+    first = segment_process.handle_engine_crashed(_failed_job(340, frames=3, python_code=python_code))
+    assert first.exit_code.status == 0
+    assert segment_process.ctx.inputs['parameters']['steps'] == 80
+    second = segment_process.handle_engine_crashed(_failed_job(340, frames=None, python_code=python_code))
+    assert second.exit_code.status == AseMdSegmentWorkChain.exit_codes.ERROR_ENGINE_CRASHED.status
+
+
+def test_unstable_handler_halves_the_time_step_and_keeps_the_frame_interval(segment_process, python_code):
+    report = segment_process.handle_unstable(_failed_job(350, frames=3, python_code=python_code))
+    assert report.exit_code.status == 0
+    parameters = segment_process.ctx.inputs['parameters'].get_dict()
+    assert (parameters['timestep_fs'], parameters['write_interval']) == (1.0, 20)
+    assert parameters['steps'] == 160  # the 160 fs that remain, in 1 fs steps
+    again = segment_process.handle_unstable(_failed_job(350, frames=None, python_code=python_code))
+    assert again.exit_code.status == AseMdSegmentWorkChain.exit_codes.ERROR_MD_UNSTABLE.status

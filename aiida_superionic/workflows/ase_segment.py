@@ -35,6 +35,10 @@ def validate_segment_parameters(node: orm.Dict, _) -> str | None:
     return None
 
 
+#: Jobs one segment may take (each stopped at the wall time and continued) before it gives up.
+MAX_JOBS_PER_SEGMENT = 20
+
+
 class AseMdSegmentWorkChain(BaseRestartWorkChain):
     """One NVT MD segment with ``AseCalculation``, continued from its last complete frame when it stops early.
 
@@ -70,6 +74,8 @@ class AseMdSegmentWorkChain(BaseRestartWorkChain):
             validator=validate_segment_parameters,
             help='MD parameters: ' + ', '.join(f'`{key}`' for key in SEGMENT_PARAMETERS) + ' (K, fs, steps).',
         )
+        # A job continued after the wall time has made progress: allow a long segment many of them.
+        spec.inputs['max_iterations'].default = lambda: orm.Int(MAX_JOBS_PER_SEGMENT)
         spec.outline(
             cls.setup,
             while_(cls.should_run_process)(cls.run_process, cls.inspect_process),

@@ -20,7 +20,9 @@ def stitch_trajectories(**segments: orm.TrajectoryData) -> dict | ExitCode:
     it: a frame at t ≤ 0 of every segment after the first repeats that state and is dropped, and
     the times and steps of each segment continue those of the previous one. Every segment must
     have the same atoms and the same time between frames. Velocities are kept when every segment
-    has them, and so are the frame arrays (energies, temperature) present in every segment.
+    has them, and so are the frame arrays (energies, temperature) present in every segment. The
+    conserved energy of a segment that repeats its start frame is shifted to continue the previous
+    segment's (a continued thermostat starts its own energy at zero).
     """
     if not segments:
         return ExitCode(ERROR_INVALID_INPUT, 'ERROR_INVALID_INPUT: no segments given')
@@ -64,7 +66,12 @@ def stitch_trajectories(**segments: orm.TrajectoryData) -> dict | ExitCode:
         segment_steps = node.get_stepids()[keep]
         steps.append(segment_steps + step_offset)
         for name in frame_arrays:
-            extras[name].append(node.get_array(name)[keep])
+            values = node.get_array(name)
+            if name == 'conserved_energy_eV' and index and extras[name] and segment_times[0] <= 1e-9:
+                # A continuation restarts the thermostat's own variables, so its conserved energy starts anew:
+                # its start frame is the previous end, whose value carries the run's conserved energy on.
+                values = values + (extras[name][-1][-1] - values[0])
+            extras[name].append(values[keep])
         time_offset = times[-1][-1]
         step_offset = int(steps[-1][-1])
 
