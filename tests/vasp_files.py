@@ -384,3 +384,269 @@ def outcar_header_text(
             '',
         ]
     return '\n'.join(lines) + '\n'
+
+
+# ------------------------------------------------------------------------------ CONTCAR, MD outputs, a fake VASP
+
+
+def contcar_text(
+    species: list[str],
+    counts: list[int],
+    cell: np.ndarray,
+    fractional: np.ndarray,
+    velocities: np.ndarray | None = None,
+    *,
+    title: str = 'unknown system',
+    predictor_block: bool = True,
+) -> str:
+    """The text of a CONTCAR as VASP writes it after an MD step.
+
+    Direct positions ``(3F20.16)``, then a blank line and the Cartesian velocities in Å/fs ``(3ES16.8)``,
+    then (``predictor_block``) a blank line and a predictor-corrector block, whose content readers ignore.
+    """
+    lines = [title, '   1.00000000000000']
+    lines += [''.join(f'{value:22.16f}' for value in row) for row in np.asarray(cell, dtype=float)]
+    lines += [''.join(f'   {name:<2}' for name in species), ''.join(f'{count:6d}' for count in counts), 'Direct']
+    lines += [''.join(f'{value:20.16f}' for value in row) for row in np.asarray(fractional, dtype=float)]
+    if velocities is not None:
+        lines.append('  ')
+        lines += [''.join(f'{value:16.8E}' for value in row) for row in np.asarray(velocities, dtype=float)]
+        if predictor_block:
+            lines += ['', '  1', '   0.20000000E+01']
+            lines += [''.join(f'{0.0:16.8E}' for _ in range(3)) for _ in range(len(fractional))]
+    return '\n'.join(lines) + '\n'
+
+
+def write_contcar(path, species, counts, cell, fractional, velocities=None, **options) -> pathlib.Path:
+    """Write :func:`contcar_text` (same arguments) to ``path``."""
+    return write_bytes(path, contcar_text(species, counts, cell, fractional, velocities, **options).encode())
+
+
+def md_vasprun_text(
+    fractional: np.ndarray,
+    cell: np.ndarray,
+    species: list[str],
+    counts: list[int],
+    energies: dict[str, np.ndarray],
+    electronic_steps: list[int],
+    *,
+    nsw: int,
+    potim: float,
+    nblock: int,
+    tebeg: float,
+    nelm: int = 60,
+    finished: bool = True,
+) -> str:
+    """An MD vasprun.xml whose k-th ``<calculation>`` is the state after k steps, with the given energies.
+
+    :param fractional: ``(steps, atoms, 3)`` the positions after each step written.
+    :param energies: ``e_fr_energy``, ``kinetic`` and ``total`` of each step (eV), optionally ``nosepot`` and
+        ``nosekinetic`` (zero otherwise).
+    :param electronic_steps: the ``<scstep>`` of each step (``nelm`` where the self-consistency did not converge).
+    :param finished: False leaves the file as a killed run does: a last ``<calculation>`` cut short, no end tag.
+    """
+    fractional = np.asarray(fractional, dtype=float)
+    header = vasprun_text(fractional[:1], cell, species, counts, potim=potim, nblock=nblock, tebeg=tebeg)
+    header = header[: header.index(' <calculation>')]
+    header = header.replace('name="NSW">     1</i>', f'name="NSW">{nsw:6d}</i>')
+    header = header.replace('name="NELM">    60</i>', f'name="NELM">{nelm:6d}</i>')
+    parts = [header]
+    for index, positions in enumerate(fractional):
+        energy = float(energies['e_fr_energy'][index])
+        parts.append(' <calculation>\n')
+        for scf in range(int(electronic_steps[index])):
+            parts += ['  <scstep>\n', _energy('   ', energy + 0.1 / (scf + 1)), '  </scstep>\n']
+        parts.append(_structure(np.asarray(cell, dtype=float), positions, '  '))
+        items = {
+            'e_fr_energy': energy,
+            'e_wo_entrp': energy,
+            'e_0_energy': energy,
+            'kinetic': float(energies['kinetic'][index]),
+            'lattice kinetic': 0.0,
+            'nosepot': float(energies['nosepot'][index]) if 'nosepot' in energies else 0.0,
+            'nosekinetic': float(energies['nosekinetic'][index]) if 'nosekinetic' in energies else 0.0,
+            'total': float(energies['total'][index]),
+        }
+        body = ''.join(f'   <i name="{name}">{value:16.8f} </i>\n' for name, value in items.items())
+        parts += [f'  <energy>\n{body}  </energy>\n', ' </calculation>\n']
+    if finished:
+        parts += [_structure(np.asarray(cell, dtype=float), fractional[-1], ' ', name='finalpos'), '</modeling>\n']
+    else:
+        parts.append(' <calculation>\n  <scstep>\n   <time name="dav">    0.77')
+    return ''.join(parts)
+
+
+def md_outcar_text(
+    electronic_steps: list[int],
+    *,
+    nsw: int,
+    potim: float,
+    nblock: int,
+    tebeg: float,
+    smass: float,
+    nelm: int = 60,
+    finished: bool = True,
+) -> str:
+    """An MD OUTCAR: :func:`outcar_header_text`, the electronic iterations of each ionic step, the timing footer.
+
+    aiida-vasp decides from it whether the run finished (the footer) and whether the last self-consistency
+    reached NELM; ``finished=False`` leaves the footer out, as a killed run does.
+    """
+    text = outcar_header_text(
+        potim=potim,
+        nblock=nblock,
+        kblock=max(nsw // nblock, 1),
+        nsw=nsw,
+        tebeg=tebeg,
+        teend=tebeg,
+        smass=smass,
+        steps=0,
+    )
+    text = text.replace('   NELM   =     60;', f'   NELM   = {nelm:5d};')
+    lines = []
+    for step, count in enumerate(electronic_steps, start=1):
+        for iteration in range(1, int(count) + 1):
+            lines += [f'{"-" * 41} Iteration {step:6d}({iteration:4d})  {"-" * 39}', '']
+        lines += ['  free energy    TOTEN  =      -100.00000000 eV', '']
+    if finished:
+        lines += [
+            ' General timing and accounting informations for this job:',
+            ' ========================================================',
+            '',
+            '                  Total CPU time used (sec):        1.000',
+            '                            User time (sec):        1.000',
+            '',
+        ]
+    return text + '\n'.join(lines) + '\n'
+
+
+#: Environment variable naming the JSON file of faults the fake VASP plays, one per run (see :func:`run_fake_vasp`).
+FAKE_VASP_FAULTS = 'FAKE_VASP_FAULTS'
+
+#: eV/(Å·amu) in Å/fs², to integrate Newton's equations in Å, fs and amu.
+ACCELERATION_A_FS2 = 1.602176634e-19 * 1.0e-30 / (1.66053906660e-27 * 1.0e-20)
+
+#: Electronic steps the fake VASP reports for a converged self-consistency.
+FAKE_ELECTRONIC_STEPS = 5
+
+
+def emt_velocity_verlet(symbols, positions, cell, velocities_A_fs, steps: int, timestep_fs: float) -> dict:
+    """Integrate ``steps`` velocity-Verlet steps with ASE's EMT; return the states after each step.
+
+    Units: Å, fs, amu, eV. No thermostat (NVE): a continuation from (positions, velocities) reproduces the
+    uninterrupted run exactly, which the tests use. Returns ``positions`` and ``velocities`` ``(steps, atoms,
+    3)`` (Cartesian, unwrapped; Å/fs), ``potential`` and ``kinetic`` ``(steps,)`` (eV).
+    """
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+
+    atoms = Atoms(symbols, positions=positions, cell=cell, pbc=True)
+    atoms.calc = EMT()
+    masses = atoms.get_masses()[:, None]
+    x = np.array(positions, dtype=float)
+    v = np.array(velocities_A_fs, dtype=float)
+    acceleration = atoms.get_forces() / masses * ACCELERATION_A_FS2
+    history = {'positions': [], 'velocities': [], 'potential': [], 'kinetic': []}
+    for _ in range(steps):
+        x = x + v * timestep_fs + 0.5 * acceleration * timestep_fs**2
+        atoms.positions = x
+        new_acceleration = atoms.get_forces() / masses * ACCELERATION_A_FS2
+        v = v + 0.5 * (acceleration + new_acceleration) * timestep_fs
+        acceleration = new_acceleration
+        history['positions'].append(x.copy())
+        history['velocities'].append(v.copy())
+        history['potential'].append(atoms.get_potential_energy())
+        history['kinetic'].append(0.5 * float(np.sum(masses * v**2)) / ACCELERATION_A_FS2)
+    return {key: np.array(values) for key, values in history.items()}
+
+
+def maxwell_boltzmann_A_fs(symbols, temperature_K: float, seed: int = 7) -> np.ndarray:
+    """Velocities (Å/fs) drawn at ``temperature_K`` with zero total momentum, as the fake VASP draws them."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    masses = np.array([atomic_masses[atomic_numbers[symbol]] for symbol in symbols])[:, None]
+    sigma = np.sqrt(8.617333262e-5 * temperature_K / masses * ACCELERATION_A_FS2)
+    velocities = np.random.default_rng(seed).normal(0.0, 1.0, (len(symbols), 3)) * sigma
+    return velocities - np.sum(masses * velocities, axis=0) / masses.sum()
+
+
+def _next_fault() -> dict:
+    """Pop the first fault of the file named by ``$FAKE_VASP_FAULTS`` (``{}`` when none is left)."""
+    import json
+    import os
+
+    path = os.environ.get(FAKE_VASP_FAULTS)
+    if not path or not pathlib.Path(path).is_file():
+        return {}
+    faults = json.loads(pathlib.Path(path).read_text())
+    if not faults:
+        return {}
+    pathlib.Path(path).write_text(json.dumps(faults[1:]))
+    return faults[0]
+
+
+def run_fake_vasp(workdir='.') -> int:
+    """A fake VASP for ``mock-vasp``'s ``MOCK_VASP_VASP_CMD``: an MD with EMT that writes what VASP writes.
+
+    Reads INCAR (NSW, POTIM, NBLOCK, TEBEG, SMASS, NELM) and POSCAR (with its velocity block, or draws the
+    velocities with :func:`maxwell_boltzmann_A_fs`), integrates with :func:`emt_velocity_verlet` and writes
+    XDATCAR (every NBLOCK steps, numbered by step), vasprun.xml, OUTCAR and CONTCAR (the last state, with
+    velocities in Å/fs) in VASP's layouts, the k-th step being the state after k steps.
+
+    Faults (one JSON object per run, from the list in the file ``$FAKE_VASP_FAULTS``): ``stop_after`` k: the
+    run is killed after step k (XDATCAR and vasprun.xml cut inside the next record, no OUTCAR footer, exit
+    137); ``no_contcar``: no CONTCAR; ``nelm_at``: [steps] whose self-consistency stops at NELM; ``crash``:
+    nothing written, exit 1.
+    """
+    from aiida_superionic.readers.vasp import read_incar, read_poscar
+
+    workdir = pathlib.Path(workdir)
+    fault = _next_fault()
+    if fault.get('crash'):
+        print('fake VASP: crashed on purpose')
+        return 1
+    incar = read_incar(workdir / 'INCAR')
+    poscar = read_poscar(workdir / 'POSCAR')
+    nsw, potim, nblock = int(incar['NSW']), float(incar['POTIM']), int(incar.get('NBLOCK', 1))
+    tebeg, smass, nelm = float(incar.get('TEBEG', 0.0)), float(incar.get('SMASS', 0.0)), int(incar.get('NELM', 60))
+    symbols = poscar.symbols
+    velocities = poscar.velocities
+    if velocities is None:
+        velocities = maxwell_boltzmann_A_fs(symbols, tebeg)
+    steps = min(nsw, int(fault.get('stop_after', nsw)))
+    finished = steps == nsw
+    run = emt_velocity_verlet(symbols, poscar.positions, poscar.cell, velocities, steps, potim)
+    fractional = (run['positions'] @ np.linalg.inv(poscar.cell)) % 1.0
+    species, counts = poscar.species, poscar.counts
+
+    recorded = [step for step in range(1, steps + 1) if step % nblock == 0]
+    xdatcar = (
+        xdatcar_text(
+            fractional[[step - 1 for step in recorded]].reshape(len(recorded), -1, 3),
+            poscar.cell,
+            species,
+            counts,
+            numbers=recorded,
+        )
+        if recorded
+        else _header_lines('unknown system', poscar.cell, species, counts, 1.0)
+    )
+    if not finished:
+        xdatcar += f'Direct configuration={recorded[-1] + nblock if recorded else nblock:6d}\n   0.12345678  0.1'
+    (workdir / 'XDATCAR').write_text(xdatcar)
+
+    electronic = [nelm if step in fault.get('nelm_at', []) else FAKE_ELECTRONIC_STEPS for step in range(1, steps + 1)]
+    energies = {
+        'e_fr_energy': run['potential'],
+        'kinetic': run['kinetic'],
+        'total': run['potential'] + run['kinetic'],
+    }
+    md = {'nsw': nsw, 'potim': potim, 'nblock': nblock, 'tebeg': tebeg, 'nelm': nelm, 'finished': finished}
+    (workdir / 'vasprun.xml').write_text(
+        md_vasprun_text(fractional, poscar.cell, species, counts, energies, electronic, **md)
+    )
+    (workdir / 'OUTCAR').write_text(md_outcar_text(electronic, smass=smass, **md))
+    if steps and not fault.get('no_contcar'):
+        write_contcar(workdir / 'CONTCAR', species, counts, poscar.cell, fractional[-1], run['velocities'][-1])
+    print(f'fake VASP: {steps} of {nsw} MD steps with EMT')
+    return 0 if finished else 137

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import pathlib
 
-import numpy as np
 from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
+from ..common.trajectory import validate_velocities
 from ..engines.ase import runner
 
 RUNNER_FILENAME = 'superionic_ase_runner.py'
@@ -86,15 +86,6 @@ def validate_structure(node: orm.StructureData, _) -> str | None:
     """Refuse a structure that is not periodic in three dimensions."""
     if not all(node.pbc):
         return f'the structure must be periodic in 3 dimensions, got pbc={node.pbc}'
-    return None
-
-
-def validate_velocities(node: orm.ArrayData, _) -> str | None:
-    if 'velocities' not in node.get_arraynames():
-        return f'`velocities` needs an array named `velocities`, got {node.get_arraynames()}'
-    array = node.get_array('velocities')
-    if array.ndim != 2 or array.shape[1] != 3 or not np.all(np.isfinite(array)):
-        return f'`velocities` must be a finite (atoms, 3) array in Å/ps, got shape {array.shape}'
     return None
 
 

@@ -69,3 +69,17 @@ def trajectory_arrays(trajectory: orm.TrajectoryData) -> TrajectoryArrays:
         times_ps=trajectory.get_times(),
         velocities=trajectory.get_velocities() if 'velocities' in names else None,
     )
+
+
+#: Name of the array of a velocities ``ArrayData`` (atoms × 3, Å/ps): the start velocities of an MD continuation.
+VELOCITIES_ARRAY = 'velocities'
+
+
+def validate_velocities(node: orm.ArrayData, _) -> str | None:
+    """Port validator: refuse a ``velocities`` node without a finite ``(atoms, 3)`` array named ``velocities``."""
+    if VELOCITIES_ARRAY not in node.get_arraynames():
+        return f'`velocities` must hold an array named `{VELOCITIES_ARRAY}`, found {node.get_arraynames()}'
+    array = node.get_array(VELOCITIES_ARRAY)
+    if array.ndim != 2 or array.shape[1] != 3 or not np.all(np.isfinite(array)):
+        return f'`velocities` must be a finite (atoms, 3) array in Å/ps, got shape {array.shape}'
+    return None

@@ -1138,3 +1138,210 @@ def read_vasprun(
         warnings=warnings,
         sources=[name] if _source_name(source) else [],
     )
+
+
+# ------------------------------------------------------------------------------------------- vasprun.xml energies
+
+#: The items of the ``<energy>`` block that closes each ``<calculation>`` of an MD run, in eV. ``e_fr_energy`` is
+#: the free energy (TOTEN, the potential energy of the dynamics), ``kinetic`` the ions' kinetic energy and
+#: ``total`` the conserved energy of VASP's Nosé dynamics (``e_fr_energy + kinetic + nosepot + nosekinetic``).
+VASPRUN_MD_ENERGIES = ('e_fr_energy', 'e_wo_entrp', 'e_0_energy', 'kinetic', 'nosepot', 'nosekinetic', 'total')
+
+
+@dataclasses.dataclass
+class VasprunEnergies:
+    """The energies and electronic steps of each complete ionic step of a vasprun.xml.
+
+    ``steps`` numbers the ionic steps 1, 2, ... as :func:`read_vasprun` does; ``energies`` maps each name of
+    :data:`VASPRUN_MD_ENERGIES` to a ``(steps,)`` array in eV (NaN where VASP wrote none, or ``****``);
+    ``electronic_steps`` counts the ``<scstep>`` of each ionic step (equal to ``nelm`` when the
+    self-consistency stopped at NELM without converging); ``closed`` says whether ``</modeling>`` follows the
+    last calculation (the run ended normally).
+    """
+
+    steps: np.ndarray
+    energies: dict[str, np.ndarray]
+    electronic_steps: np.ndarray
+    nelm: int | None
+    closed: bool
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def _calculation_energies(buffer: bytes, start: int, end: int) -> tuple[dict, int]:
+    """The ``<energy>`` items after the last ``<scstep>`` of one calculation, and its ``<scstep>`` count."""
+    electronic_steps = buffer.count(b'<scstep>', start, end)
+    last_scstep = buffer.rfind(b'</scstep>', start, end)
+    energy = buffer.find(b'<energy>', last_scstep if last_scstep >= 0 else start, end)
+    if energy < 0:
+        return {}, electronic_steps
+    close = buffer.find(b'</energy>', energy, end)
+    return _xml_items(buffer[energy : close if close >= 0 else end]), electronic_steps
+
+
+def read_vasprun_energies(source, *, chunk_bytes: int | None = None) -> VasprunEnergies:
+    """Read the energies (eV) and the number of electronic steps of every ionic step of a vasprun.xml, streaming.
+
+    Only the ``<energy>`` block that closes each ``<calculation>`` is read (not those of its ``<scstep>``), and
+    NELM from ``<parameters>``. A file cut inside a ``<calculation>`` (a killed run) keeps the complete ones,
+    with a warning; a file with no complete calculation gives empty arrays.
+
+    :param source: a path, or an open binary file; plain, gzip, bzip2 or xz.
+    :param chunk_bytes: text read at a time (default :data:`CHUNK_BYTES`).
+    :raises TrajectoryFileError: when the file is not a vasprun.xml.
+    """
+    name = _source_name(source) or 'the vasprun.xml'
+    rows: dict[str, list[float]] = {key: [] for key in VASPRUN_MD_ENERGIES}
+    electronic: list[int] = []
+    warnings: list[str] = []
+    closed = False
+    truncated = False
+    marker = b'<calculation>'
+    with open_binary(source) as stream:
+        reader = _ChunkedStream(stream, name, chunk_bytes or CHUNK_BYTES, None)
+        search = 0
+        while (first := reader.buffer.find(marker, search)) < 0 and not reader.eof:
+            search = max(0, len(reader.buffer) - len(marker))
+            reader._fill()
+        header = reader.buffer if first < 0 else reader.buffer[:first]
+        if b'<modeling' not in header:
+            raise TrajectoryFileError(f'{name}: not a vasprun.xml (no <modeling> element before any <calculation>)')
+        tags = {**_xml_items(_section(header, b'incar')), **_xml_items(_section(header, b'parameters'))}
+        if first >= 0:
+            reader.buffer = reader.buffer[first:]
+            position = 0
+            while True:
+                while (start := reader.buffer.find(marker, position)) >= 0:
+                    end = reader.buffer.find(b'</calculation>', start)
+                    if end < 0:
+                        break
+                    items, steps = _calculation_energies(reader.buffer, start, end)
+                    for key in VASPRUN_MD_ENERGIES:
+                        value = items.get(key)
+                        rows[key].append(float(value) if isinstance(value, int | float) else np.nan)
+                    electronic.append(steps)
+                    position = end + len(b'</calculation>')
+                closed = closed or reader.buffer.find(b'</modeling>', position) >= 0
+                if reader.eof:
+                    truncated = start >= 0
+                    break
+                # Keep an incomplete calculation, or enough of the end for a tag cut in two.
+                keep_from = start if start >= 0 else max(position, len(reader.buffer) - 16)
+                reader.buffer = reader.buffer[keep_from:]
+                position = 0
+                reader._fill()
+    count = len(electronic)
+    if truncated:
+        warnings.append(
+            f'{name} ends inside <calculation> {count + 1} (the run was probably stopped): the energies of the '
+            f'{count} complete ionic step{"s" if count != 1 else ""} before it are kept'
+        )
+    nelm = tags.get('NELM')
+    return VasprunEnergies(
+        steps=np.arange(1, count + 1, dtype=np.int64),
+        energies={key: np.array(values, dtype=float) for key, values in rows.items()},
+        electronic_steps=np.array(electronic, dtype=np.int64),
+        nelm=int(nelm) if isinstance(nelm, int | float) else None,
+        closed=closed,
+        warnings=warnings,
+    )
+
+
+# --------------------------------------------------------------------------------------------------- POSCAR / CONTCAR
+
+
+@dataclasses.dataclass
+class PoscarState:
+    """The cell, positions and (when the file has them) velocities of a POSCAR or CONTCAR.
+
+    ``cell`` is ``(3, 3)`` Å with the lattice vectors as rows (scale factor applied), ``positions`` Cartesian
+    Å, ``velocities`` Cartesian Å/fs (VASP's unit) or None. ``species`` are the names of the species line as
+    written (None in the VASP 4 layout), ``counts`` the atoms of each.
+    """
+
+    species: list[str] | None
+    counts: list[int]
+    cell: np.ndarray
+    positions: np.ndarray
+    velocities: np.ndarray | None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def symbols(self) -> list[str] | None:
+        """The element of each atom, from the species line; None when the file has none."""
+        if self.species is None:
+            return None
+        return _per_atom([_element(name) for name in self.species], self.counts)
+
+
+def _poscar_rows(lines: list[str], first: int, rows: int) -> np.ndarray | None:
+    """The first three numbers of ``rows`` lines from ``first``; None if a line is missing or malformed."""
+    if first + rows > len(lines):
+        return None
+    values = []
+    for line in lines[first : first + rows]:
+        numbers = _line_numbers(' '.join(line.split()[:3]))
+        if numbers is None:
+            return None
+        values.append(numbers)
+    return np.array(values, dtype=float).reshape(rows, 3)
+
+
+def read_poscar(source, timestep_fs: float | None = None) -> PoscarState:
+    """Read a POSCAR or CONTCAR, with the velocity block of an MD run when there is one.
+
+    After an MD step VASP writes CONTCAR with Cartesian velocities in Å/fs after a blank line (then the
+    predictor-corrector block, not read here). A velocity block introduced by a line starting with ``C`` or
+    ``K`` is Cartesian (Å/fs) too; one introduced by ``D`` is in direct coordinates per time step and needs
+    ``timestep_fs``. An incomplete velocity block (a file cut while written) gives no velocities, with a warning.
+
+    :param source: a path, or an open binary file; plain, gzip, bzip2 or xz.
+    :param timestep_fs: POTIM (fs), only needed for velocities in direct coordinates.
+    :raises TrajectoryFileError: for a malformed header or incomplete positions.
+    """
+    name = _source_name(source) or 'the POSCAR'
+    lines = _read_text(source).splitlines()
+    header = _parse_xdatcar_header([line.encode() for line in lines[:7]], name, 1)
+    atoms = sum(header.counts)
+    index = header.lines
+    if index < len(lines) and lines[index].strip()[:1] in ('S', 's'):
+        index += 1  # selective dynamics: the flags after the coordinates are not read
+    if index >= len(lines):
+        raise TrajectoryFileError(f'{name}: no coordinate-mode line (Direct or Cartesian) after the header')
+    cartesian = lines[index].strip()[:1] in ('C', 'c', 'K', 'k')
+    coordinates = _poscar_rows(lines, index + 1, atoms)
+    if coordinates is None:
+        raise TrajectoryFileError(f'{name}: expected {atoms} lines of coordinates from line {index + 2}')
+    if cartesian:
+        # Cartesian coordinates are scaled like the lattice: by the scale factor(s) of line 2.
+        lattice = np.array([_line_numbers(line) for line in lines[2:5]], dtype=float)
+        scale = np.linalg.norm(header.cell, axis=1) / np.linalg.norm(lattice, axis=1)
+        positions = coordinates * (scale if len(lines[1].split()) == 3 else scale[0])
+    else:
+        positions = coordinates @ header.cell
+    warnings = []
+    velocities = None
+    mode_line = index + 1 + atoms
+    if mode_line < len(lines) and any(line.strip() for line in lines[mode_line:]):
+        mode = lines[mode_line].strip()[:1]
+        block = _poscar_rows(lines, mode_line + 1, atoms)
+        if mode in ('L', 'l'):
+            warnings.append(f'{name}: lattice velocities (a variable-cell MD) are not read; no velocities')
+        elif block is None:
+            warnings.append(
+                f'{name}: the velocity block after line {mode_line + 1} is incomplete (the file was probably cut '
+                'while written); no velocities'
+            )
+        elif mode in ('D', 'd'):
+            if timestep_fs is None:
+                raise TrajectoryFileError(f'{name}: velocities in direct coordinates need the time step (POTIM)')
+            velocities = block @ header.cell / float(timestep_fs)
+        else:
+            velocities = block
+    return PoscarState(
+        species=header.species,
+        counts=header.counts,
+        cell=header.cell,
+        positions=positions,
+        velocities=velocities,
+        warnings=warnings,
+    )

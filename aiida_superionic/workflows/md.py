@@ -1,4 +1,4 @@
-"""``MdWorkChain``: one NVT molecular dynamics at one temperature, then its diffusive–vibrational descriptors."""
+"""``MdWorkChain``: NVT MD at one temperature, in segments on the ASE or VASP engine, then its descriptors."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ from ..calculations.functions.compute_trajectory_descriptors import (
 from ..calculations.functions.last_frame import last_frame
 from ..calculations.functions.stitch_trajectories import stitch_trajectories
 from ..descriptors.diffusion import select_mobile_species
+from ..descriptors.stability import energy_drift_meV_atom_ps
 from .ase_segment import AseMdSegmentWorkChain
 from .protocols.utils import ProtocolMixin
+from .vasp_segment import VaspMdSegmentWorkChain
 
-#: Engines behind the same inputs; VASP (aiida-vasp) joins this list with its own namespace.
-ENGINES = ('ase',)
+#: Engines behind the same inputs, each with the segment workchain that runs it and the namespace of its inputs.
+SEGMENT_WORKCHAINS = {'ase': AseMdSegmentWorkChain, 'vasp': VaspMdSegmentWorkChain}
+ENGINES = tuple(SEGMENT_WORKCHAINS)
 
 #: Guards' defaults. A Nosé–Hoover chain integrated well drifts by well under 1 meV/atom/ps. The
 #: Lindemann ratio as defined here (neighbours of any species, diffused mobile ions included)
@@ -64,7 +67,8 @@ def validate_inputs(inputs, _):
             return str(exception)
     engine = inputs['engine'].value if 'engine' in inputs else 'ase'
     if engine not in inputs or not inputs[engine]:
-        return f'the `{engine}` engine needs its namespace `{engine}` (code, model, metadata)'
+        needs = {'ase': 'code, model, metadata', 'vasp': 'code, potential_family, potential_mapping, options'}
+        return f'the `{engine}` engine needs its namespace `{engine}` ({needs.get(engine, "")})'
     steps = inputs['steps'].value if 'steps' in inputs else 0
     interval = inputs['write_interval'].value if 'write_interval' in inputs else 1
     for name in ('steps', 'segment_steps', 'max_steps'):
@@ -231,6 +235,13 @@ class MdWorkChain(ProtocolMixin, WorkChain):
                 'and `metadata.options`.',
             },
         )
+        spec.expose_inputs(
+            VaspMdSegmentWorkChain,
+            include=('vasp',),
+            namespace_options={'required': False, 'populate_defaults': False},
+        )
+        spec.inputs['vasp'].required = False
+        spec.inputs['vasp'].populate_defaults = False
         spec.inputs.validator = validate_inputs
 
         spec.outline(
@@ -429,21 +440,29 @@ class MdWorkChain(ProtocolMixin, WorkChain):
     def run_segment(self):
         """Run the next segment: from the input structure, or from the last frame of the segment before."""
         parameters = self._segment_parameters()
+        engine = self.inputs.engine.value
         inputs = {
             'parameters': orm.Dict(parameters),
-            'ase': self.exposed_inputs(AseCalculation, namespace='ase'),
             'metadata': {'call_link_label': f'segment_{len(self.ctx.segments):02d}'},
         }
-        if self.ctx.segments:
+        if engine == 'ase':
+            inputs['ase'] = self.exposed_inputs(AseCalculation, namespace='ase')
+        else:
+            inputs.update(self.exposed_inputs(VaspMdSegmentWorkChain))
+        if self.ctx.get('end_state'):  # the state the last segment ended in: its final structure and velocities
+            inputs['structure'], inputs['velocities'] = self.ctx.end_state
+        elif self.ctx.segments:  # segments of an earlier run: their last frame
             state = last_frame(
                 self.ctx.segments[-1], metadata={'call_link_label': f'start_of_segment_{len(self.ctx.segments):02d}'}
             )
             inputs['structure'] = state['structure']
             if 'velocities' in state:
                 inputs['velocities'] = state['velocities']
+            else:
+                self.report('the last reused segment has no velocities per frame: new ones are drawn to continue')
         else:
             inputs['structure'] = self.inputs.structure
-        node = self.submit(AseMdSegmentWorkChain, **inputs)
+        node = self.submit(SEGMENT_WORKCHAINS[engine], **inputs)
         self.report(
             f'launching segment {len(self.ctx.segments)} <{node.pk}>: {parameters["steps"]} steps of '
             f'{parameters["timestep_fs"]} fs at {parameters["temperature_K"]} K'
@@ -470,6 +489,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         self.ctx.segments.append(node.outputs.trajectory)
         self.out(f'segments.{label}', node.outputs.trajectory)
         self.ctx.final_structure = node.outputs.final_structure
+        self.ctx.end_state = (node.outputs.final_structure, node.outputs.final_velocities)
         return None
 
     def analyse(self):
@@ -508,7 +528,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             f'({100 * self.ctx.relative_uncertainty:.0f} %), {values["mobile_ion_hops"]} hops'
         )
 
-        drift = values.get('energy_drift_meV_atom_ps')
+        drift = values.get('energy_drift_meV_atom_ps', self._segment_energy_drift(segments[-1]))
         if drift is not None and abs(drift) > self.inputs.max_energy_drift.value:
             self._attach_outputs()
             return self.exit_codes.ERROR_ENERGY_DRIFT.format(drift=drift, limit=self.inputs.max_energy_drift.value)
@@ -527,6 +547,18 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         elif target is not None and reached_min:
             self.report(f'D not yet within {100 * target.value:.0f} %: another segment')
         return None
+
+    @staticmethod
+    def _segment_energy_drift(segment: orm.TrajectoryData) -> float | None:
+        """The drift of the conserved energy within one segment (meV/atom/ps), when the stitched run has none."""
+        if 'conserved_energy_eV' not in segment.get_arraynames():
+            return None
+        try:
+            return energy_drift_meV_atom_ps(
+                segment.get_times(), segment.get_array('conserved_energy_eV'), len(segment.symbols)
+            )
+        except ValueError:
+            return None
 
     def _attach_outputs(self):
         for name, node in self.ctx.analysis.items():

@@ -22,7 +22,8 @@ def stitch_trajectories(**segments: orm.TrajectoryData) -> dict | ExitCode:
     have the same atoms and the same time between frames. Velocities are kept when every segment
     has them, and so are the frame arrays (energies, temperature) present in every segment. The
     conserved energy of a segment that repeats its start frame is shifted to continue the previous
-    segment's (a continued thermostat starts its own energy at zero).
+    segment's (a continued thermostat starts its own energy at zero); when a later segment has no
+    start frame (VASP writes none) the conserved energy cannot be joined and is left out.
     """
     if not segments:
         return ExitCode(ERROR_INVALID_INPUT, 'ERROR_INVALID_INPUT: no segments given')
@@ -32,6 +33,9 @@ def stitch_trajectories(**segments: orm.TrajectoryData) -> dict | ExitCode:
     names = [set(node.get_arraynames()) for node in nodes]
     keep_velocities = all('velocities' in arrays for arrays in names)
     frame_arrays = [name for name in FRAME_ARRAYS if all(name in arrays for arrays in names)]
+    # The conserved energy continues across a join only through a repeated start frame (see the docstring).
+    if any(node.get_times()[0] > 1e-9 for node in nodes[1:]) and 'conserved_energy_eV' in frame_arrays:
+        frame_arrays.remove('conserved_energy_eV')
 
     positions, cells, velocities, times, steps = [], [], [], [], []
     extras = {name: [] for name in frame_arrays}
