@@ -506,7 +506,8 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             ]
         self.ctx.trajectory = trajectory
         times = trajectory.get_times()
-        self.ctx.steps_done = round((times[-1] - min(times[0], 0.0)) * 1000.0 / self.inputs.timestep.value)
+        # Times count from the start state of the run: the last one is the production time made.
+        self.ctx.steps_done = round(times[-1] * 1000.0 / self.inputs.timestep.value)
         inputs = {
             'trajectory': trajectory,
             'mobile_species': orm.Str(self.ctx.mobile_species),
