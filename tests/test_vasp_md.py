@@ -545,25 +545,50 @@ def test_nose_mass_gives_the_period_asked_for():
 # ------------------------------------------------------------------------------------------------ MdWorkChain
 
 
-def test_md_workchain_runs_vasp_segments_behind_the_same_inputs(vasp_code, cu3au, potential_family):
-    """``engine='vasp'``: two VASP segments continued with velocities, stitched, analysed like the ASE engine's."""
+def _md_builder(code, structure, family, steps: int, segment_steps: int):
     from aiida_superionic.workflows.md import MdWorkChain
 
     builder = MdWorkChain.get_builder()
-    builder.structure = cu3au
+    builder.structure = structure
     builder.temperature = orm.Float(600.0)
     builder.timestep = orm.Float(2.0)
-    builder.steps = orm.Int(40)
-    builder.segment_steps = orm.Int(20)
+    builder.steps = orm.Int(steps)
+    builder.segment_steps = orm.Int(segment_steps)
     builder.write_interval = orm.Int(2)
     builder.engine = orm.Str('vasp')
     builder.vasp = {
-        'code': vasp_code(),
-        'potential_family': orm.Str(potential_family),
+        'code': code,
+        'potential_family': orm.Str(family),
         'potential_mapping': orm.Dict(POTENTIAL_MAPPING),
         'options': orm.Dict(OPTIONS),
         'incar': orm.Dict({'encut': 250}),
     }
+    return builder
+
+
+def test_a_vasp_run_extended_with_restart_from_keeps_the_velocities(vasp_code, cu3au, potential_family):
+    """XDATCAR has no velocities; the reused segment carries CONTCAR's, so the extension continues it exactly."""
+    from aiida_superionic.workflows.md import MdWorkChain
+
+    first_results, first = run_get_node(_md_builder(vasp_code(), cu3au, potential_family, steps=20, segment_steps=20))
+    segment = next(child for child in first.called if child.process_label == 'VaspMdSegmentWorkChain')
+    builder = MdWorkChain.get_builder_restart(first, steps=orm.Int(40))
+    _, extended = run_get_node(builder)
+    new = [child for child in extended.called if child.process_label == 'VaspMdSegmentWorkChain']
+    assert len(new) == 1
+    np.testing.assert_allclose(
+        new[0].inputs.velocities.get_array('velocities'),
+        segment.outputs.final_velocities.get_array('velocities'),
+        atol=1e-12,
+    )
+    assert extended.inputs.restart_from['segment_00'].uuid == first_results['segments']['segment_00'].uuid
+
+
+def test_md_workchain_runs_vasp_segments_behind_the_same_inputs(vasp_code, cu3au, potential_family):
+    """``engine='vasp'``: two VASP segments continued with velocities, stitched, analysed like the ASE engine's."""
+    from aiida_superionic.workflows.md import MdWorkChain
+
+    builder = _md_builder(vasp_code(), cu3au, potential_family, steps=40, segment_steps=20)
     results, node = run_get_node(builder)
     # 80 fs of Cu3Au at 600 K: no hop, so D is undefined (417); the machinery is what is checked here.
     assert node.exit_status == MdWorkChain.exit_codes.ERROR_NO_HOPS.status, node.exit_message

@@ -17,6 +17,10 @@ FRAME_ARRAYS = ('potential_energy_eV', 'kinetic_energy_eV', 'conserved_energy_eV
 
 UNITS = {'positions': 'Å', 'cells': 'Å', 'times': 'ps', 'velocities': 'Å/ps'}
 
+#: Array (atoms × 3, Å/ps) of a trajectory without per-frame velocities that knows those of its last frame (VASP:
+#: CONTCAR), so that an MD can continue from its last frame exactly.
+LAST_FRAME_VELOCITIES = 'last_frame_velocities'
+
 
 def build_trajectory(
     symbols: list[str],

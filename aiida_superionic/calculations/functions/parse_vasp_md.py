@@ -35,7 +35,7 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 from aiida.orm.nodes.data.structure import Site
 
-from ...common.trajectory import build_trajectory
+from ...common.trajectory import LAST_FRAME_VELOCITIES, build_trajectory
 from ...engines.vasp import BOLTZMANN_EV_K, degrees_of_freedom
 from ...readers.trajectory import TrajectoryFileError
 from ...readers.vasp import open_binary, read_poscar, read_vasprun, read_vasprun_energies, read_xdatcar
@@ -272,6 +272,10 @@ def parse_vasp_md(retrieved: orm.FolderData, parameters: orm.Dict, structure: or
             frame_arrays=frame_arrays,
             wrapped=True,
         )
+        if velocities is not None and first_step + final_local_step - reference_step == steps_from_reference[-1]:
+            # XDATCAR has no velocities; CONTCAR's are those of the last frame: kept with the trajectory, a
+            # segment reused by a later run (``restart_from``) continues with them.
+            trajectory.set_array(LAST_FRAME_VELOCITIES, np.asarray(velocities, dtype=float))
         outputs['trajectory'] = trajectory
     if final_structure is not None:
         outputs['final_structure'] = final_structure

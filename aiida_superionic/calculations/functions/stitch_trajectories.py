@@ -6,7 +6,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
-from ...common.trajectory import FRAME_ARRAYS, build_trajectory
+from ...common.trajectory import FRAME_ARRAYS, LAST_FRAME_VELOCITIES, build_trajectory
 
 #: Exit status of bad input: the message starts with its label.
 ERROR_INVALID_INPUT = 300
@@ -89,5 +89,7 @@ def stitch_trajectories(**segments: orm.TrajectoryData) -> dict | ExitCode:
         frame_arrays={name: np.concatenate(values) for name, values in extras.items()},
         wrapped=all(node.base.attributes.get('positions_wrapped', False) for node in nodes),
     )
+    if not keep_velocities and LAST_FRAME_VELOCITIES in names[-1]:  # the run ends where its last segment does
+        trajectory.set_array(LAST_FRAME_VELOCITIES, nodes[-1].get_array(LAST_FRAME_VELOCITIES))
     trajectory.base.attributes.set('segment_frames', [len(part) for part in times])
     return {'trajectory': trajectory}
