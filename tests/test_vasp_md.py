@@ -31,7 +31,8 @@ from aiida_superionic.calculations.functions.parse_vasp_md import parse_vasp_md
 from aiida_superionic.calculations.functions.stitch_trajectories import stitch_trajectories
 from aiida_superionic.calculations.vasp import VaspMdCalculation
 from aiida_superionic.readers.vasp import PoscarState, read_poscar
-from aiida_superionic.workflows.vasp_segment import VaspMdSegmentWorkChain, validate_parameters
+from aiida_superionic.workflows.segment import validate_segment_parameters
+from aiida_superionic.workflows.vasp_segment import VaspMdSegmentWorkChain
 
 POTENTIAL_FAMILY = 'superionic-test-fake-pbe'
 POTENTIAL_MAPPING = {'Cu': 'Cu', 'Au': 'Au'}
@@ -273,7 +274,7 @@ def test_md_tags_in_the_incar_are_refused(vasp_code, cu3au, potential_family):
     ],
 )
 def test_bad_parameters_are_refused(parameters, message):
-    assert re.search(message, validate_parameters(orm.Dict({**MD_PARAMETERS, **parameters}), None))
+    assert re.search(message, validate_segment_parameters(orm.Dict({**MD_PARAMETERS, **parameters}), None))
 
 
 # ------------------------------------------------------------------------------------------------ handlers

@@ -1,10 +1,6 @@
 """``AseMdSegmentWorkChain``: one MD segment with the ASE engine, restarted from its last frame when it stops early.
 
-The engines' common segment interface (the VASP engine has the same): inputs ``structure``,
-optional ``velocities`` (Å/ps) and ``parameters`` (``temperature_K``, ``timestep_fs``,
-``steps``, ``write_interval``, ``equilibration_steps``, ``seed``, ``thermostat_timescale_fs``);
-outputs ``trajectory`` (times relative to the start state), ``final_structure`` and
-``final_velocities`` (the state at the last frame, from which the next segment continues).
+The engines' common segment interface is defined in ``segment.py``.
 """
 
 from __future__ import annotations
@@ -12,28 +8,10 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
-from ..calculations.ase import TASK_PARAMETERS, AseCalculation
+from ..calculations.ase import AseCalculation
 from ..calculations.functions.last_frame import last_frame
 from ..calculations.functions.stitch_trajectories import stitch_trajectories
-
-#: The MD parameters of a segment, the same for every engine, with their defaults (None: required): those of
-#: ``AseCalculation``'s md task but the chain length, which is particular to ASE's thermostat.
-SEGMENT_PARAMETERS = {key: value for key, value in TASK_PARAMETERS['md'].items() if key != 'thermostat_chain_length'}
-
-
-def validate_segment_parameters(node: orm.Dict, _) -> str | None:
-    """Refuse unknown or missing keys and steps that are not whole positive numbers of frames."""
-    values = node.get_dict()
-    unknown = set(values) - set(SEGMENT_PARAMETERS)
-    missing = {key for key, default in SEGMENT_PARAMETERS.items() if default is None and key not in values}
-    if unknown or missing:
-        return f'segment `parameters`: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}'
-    if values['steps'] <= 0 or values.get('write_interval', 1) <= 0:
-        return f'segment `parameters`: `steps` and `write_interval` must be > 0, got {values}'
-    if values['steps'] % values.get('write_interval', 1):
-        return f'segment `parameters`: `steps` ({values["steps"]}) must be a multiple of `write_interval`'
-    return None
-
+from .segment import SEGMENT_PARAMETERS, validate_segment_parameters, whole_write_intervals
 
 #: Jobs one segment may take (each stopped at the wall time and continued) before it gives up.
 MAX_JOBS_PER_SEGMENT = 20
@@ -148,8 +126,7 @@ class AseMdSegmentWorkChain(BaseRestartWorkChain):
 
         The last step must be a recorded frame: the next job starts from it.
         """
-        interval = parameters['write_interval']
-        return max(interval, -(-round(time_fs / parameters['timestep_fs']) // interval) * interval)
+        return whole_write_intervals(round(time_fs / parameters['timestep_fs']), parameters['write_interval'])
 
     @process_handler(
         priority=600,

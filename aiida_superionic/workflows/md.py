@@ -20,6 +20,7 @@ from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.stability import energy_drift_meV_atom_ps
 from .ase_segment import AseMdSegmentWorkChain
 from .protocols.utils import ProtocolMixin
+from .segment import whole_write_intervals
 from .vasp_segment import VaspMdSegmentWorkChain
 
 #: Engines behind the same inputs, each with the segment workchain that runs it and the namespace of its inputs.
@@ -430,7 +431,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         return {
             'temperature_K': self.inputs.temperature.value,
             'timestep_fs': self.inputs.timestep.value,
-            'steps': max(interval, -(-steps // interval) * interval),
+            'steps': whole_write_intervals(steps, interval),
             'write_interval': interval,
             'equilibration_steps': self.inputs.equilibration_steps.value if first else 0,
             'seed': self.inputs.seed.value + len(self.ctx.segments),

@@ -37,48 +37,10 @@ from ..engines.vasp import (
     piece_nblock,
     stronger_electronic_settings,
 )
-
-#: The MD parameters of a segment and their defaults (None: required). Units: K, fs, steps.
-PARAMETER_DEFAULTS = {
-    'temperature_K': None,
-    'timestep_fs': None,
-    'steps': None,
-    'write_interval': 1,
-    'equilibration_steps': 0,
-    'seed': None,
-    'thermostat_timescale_fs': 100.0,
-}
-
-#: Parameters of the other engines that the VASP engine accepts and ignores (one ``parameters`` for all engines).
-IGNORED_PARAMETERS = ('task', 'thermostat_chain_length')
+from .segment import ENGINE_PARAMETERS, SEGMENT_PARAMETERS, validate_segment_parameters
 
 #: A Nosé period VASP reports further than this (relative) from the one asked for is reported as a warning.
 NOSE_PERIOD_TOLERANCE = 0.2
-
-
-def validate_parameters(node: orm.Dict, _) -> str | None:
-    """Check the MD parameters: known keys, positive numbers, ``steps`` a multiple of ``write_interval``."""
-    parameters = node.get_dict()
-    unknown = set(parameters) - set(PARAMETER_DEFAULTS) - set(IGNORED_PARAMETERS)
-    if unknown:
-        return f'unknown `parameters` {sorted(unknown)}; allowed: {sorted(PARAMETER_DEFAULTS)}'
-    missing = [key for key, default in PARAMETER_DEFAULTS.items() if default is None and key != 'seed']
-    missing = [key for key in missing if key not in parameters]
-    if missing:
-        return f'`parameters` lacks {missing}'
-    values = {**PARAMETER_DEFAULTS, **parameters}
-    for key in ('temperature_K', 'timestep_fs', 'thermostat_timescale_fs'):
-        if not isinstance(values[key], int | float) or not values[key] > 0:
-            return f'`parameters.{key}` must be a positive number, got {values[key]!r}'
-    for key, least in (('steps', 1), ('write_interval', 1), ('equilibration_steps', 0)):
-        if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < least:
-            return f'`parameters.{key}` must be an integer >= {least}, got {values[key]!r}'
-    if values['steps'] % values['write_interval']:
-        return (
-            f'`parameters.steps` ({values["steps"]}) must be a multiple of `write_interval` '
-            f'({values["write_interval"]}): VASP writes its last frame, and CONTCAR its last state, at step NSW'
-        )
-    return None
 
 
 def validate_incar(node: orm.Dict, _) -> str | None:
@@ -134,7 +96,7 @@ class VaspMdSegmentWorkChain(BaseRestartWorkChain):
         spec.input(
             'parameters',
             valid_type=orm.Dict,
-            validator=validate_parameters,
+            validator=validate_segment_parameters,
             help='The MD: `temperature_K`, `timestep_fs`, `steps` (recorded production steps, a multiple of '
             '`write_interval`), `write_interval` (steps between frames, NBLOCK; default 1), '
             '`equilibration_steps` (run first, not recorded; default 0), `thermostat_timescale_fs` (default 100) '
@@ -254,7 +216,7 @@ class VaspMdSegmentWorkChain(BaseRestartWorkChain):
     def setup(self):
         """Fix the MD settings, the POTCARs, the code and the Nosé mass; the start state is the input."""
         super().setup()
-        self.ctx.md = {**PARAMETER_DEFAULTS, **self.inputs.parameters.get_dict()}
+        self.ctx.md = {**SEGMENT_PARAMETERS, 'seed': None, **self.inputs.parameters.get_dict()}
         md = self.ctx.md
         structure = self.inputs.structure
         try:
@@ -290,7 +252,7 @@ class VaspMdSegmentWorkChain(BaseRestartWorkChain):
             + ('start velocities given' if 'velocities' in self.inputs else 'VASP draws the start velocities')
             + (f'; seed {md["seed"]} recorded, not used by VASP' if md['seed'] is not None else '')
         )
-        ignored = sorted(set(md) & set(IGNORED_PARAMETERS))
+        ignored = sorted(set(md) & set(ENGINE_PARAMETERS))
         if ignored:
             self.report(f'parameters {ignored} belong to other engines and are ignored (VASP has one Nosé thermostat)')
         return None
