@@ -155,6 +155,43 @@ def test_segment_parameters_are_checked(aiida_profile):
         assert segment.spec().inputs['parameters'].validator is validate_segment_parameters
 
 
+def test_a_killed_run_is_continued_with_restart_from(
+    aiida_profile, python_code, generate_structure, started_daemon_client
+):
+    """Submitted to the daemon and killed in its second segment: the restart runs only the segments that are missing."""
+    import time
+
+    from aiida.engine import submit
+    from aiida.engine.processes.control import kill_processes
+
+    builder = _builder(
+        python_code, generate_structure, steps=1000, segment_steps=1000, max_steps=3000, write_interval=10
+    )
+    builder.target_relative_uncertainty = orm.Float(1e-6)  # never reached: three segments
+    node = submit(builder)
+    deadline = time.monotonic() + 180
+    # Outputs in a namespace are linked as `segments__segment_00`: kill once the first segment is out.
+    while 'segments__segment_00' not in node.base.links.get_outgoing().all_link_labels():
+        assert not node.is_terminated, f'the run ended before it could be killed: {node.exit_message}'
+        assert time.monotonic() < deadline, 'the first segment did not finish in time'
+        time.sleep(0.5)
+    kill_processes([node], timeout=60)
+    while not node.is_terminated:
+        assert time.monotonic() < deadline, 'the kill did not take'
+        time.sleep(0.5)
+    assert node.is_killed, node.process_state
+    done = dict(node.outputs.segments.items())
+    assert 1 <= len(done) < 3
+
+    results, restarted = run_get_node(MdWorkChain.get_builder_restart(node))
+    # Cu3Au at 600 K: a crystal, no hop in the 6 ps (417) — what matters here is what ran.
+    assert restarted.exit_status == MdWorkChain.exit_codes.ERROR_NO_HOPS.status, restarted.exit_message
+    assert len(_segments_called(restarted)) == 3 - len(done)  # finished segments are not run again
+    for label, segment in done.items():
+        assert restarted.inputs.restart_from[label].uuid == segment.uuid == results['segments'][label].uuid
+    np.testing.assert_allclose(results['trajectory'].get_times(), np.arange(301) * 0.02, atol=1e-9)
+
+
 def _trajectory(times_ps, conserved, positions_offset=0.0):
     from aiida_superionic.common.trajectory import build_trajectory
 
