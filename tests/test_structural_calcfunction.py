@@ -43,7 +43,7 @@ def test_with_dft_inputs(aiida_profile, generate_structure):
         structure=structure,
         mobile_species=orm.Str('Li'),
         stoichiometric=orm.Bool(False),
-        dielectric=_array(born_charges=born, epsilon=epsilon),
+        dielectric=_array(born_charges=born, dielectric=epsilon),
         band_gap=orm.Float(1.2),
         vacancy_formation_energy=orm.Float(0.8),
         gamma_frequencies=_array(frequencies_THz=frequencies),

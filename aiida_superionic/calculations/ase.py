@@ -161,7 +161,8 @@ class AseCalculation(CalcJob):
             'output_arrays',
             valid_type=orm.ArrayData,
             required=False,
-            help='Forces (eV/Å) and stress (eV/Å³) of a `static` task.',
+            help='Forces (eV/Å) and stress (eV/Å³, positive in tension) of a `static` task or of the '
+            'final structure of a `relax` task.',
         )
         spec.output(
             'trajectory',

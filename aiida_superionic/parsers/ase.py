@@ -44,7 +44,7 @@ class AseParser(Parser):
         self.out('output_parameters', orm.Dict({k: v for k, v in output.items() if k not in BULKY_KEYS}))
         if 'final_structure' in output:
             self.out('output_structure', _structure_node(output['final_structure']))
-        if task == 'static' and 'forces_eV_A' in output:
+        if task in ('static', 'relax') and 'forces_eV_A' in output:
             arrays = orm.ArrayData()
             arrays.set_array('forces', np.array(output['forces_eV_A']))
             if 'stress_eV_A3' in output:

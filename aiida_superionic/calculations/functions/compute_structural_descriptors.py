@@ -18,7 +18,7 @@ from ...descriptors.structural import structural_descriptors
 ERROR_INVALID_INPUT = 300
 
 #: The arrays an input ``dielectric`` ArrayData may hold (either or both).
-DIELECTRIC_ARRAYS = ('born_charges', 'epsilon')
+DIELECTRIC_ARRAYS = ('born_charges', 'dielectric')
 
 #: The array of the input ``gamma_frequencies``.
 FREQUENCIES_ARRAY = 'frequencies_THz'
@@ -47,7 +47,8 @@ def compute_structural_descriptors(
     :param mobile_species: the mobile ion; by default the design's precedence rule.
     :param stoichiometric: whether the cell is stoichiometric (default True).
     :param dielectric: DFPT results, arrays ``born_charges`` (e, shape ``(sites, 3, 3)``, site
-        order of ``structure``) and/or ``epsilon`` (ion-clamped ε∞, ``(3, 3)``).
+        order of ``structure``) and/or ``dielectric`` (ion-clamped ε∞, ``(3, 3)``): the layout of
+        aiida-phonopy's non-analytical correction data, which the ``dfpt`` task outputs as ``nac_parameters``.
     :param band_gap: the band gap in eV.
     :param vacancy_formation_energy: the mobile-ion vacancy formation energy in eV.
     :param gamma_frequencies: array ``frequencies_THz``, all Γ modes, imaginary as negative.
@@ -71,7 +72,7 @@ def compute_structural_descriptors(
             mobile_species=None if mobile_species is None else mobile_species.value,
             stoichiometric=True if stoichiometric is None else stoichiometric.value,
             born_charges=_array(dielectric, 'born_charges', required=False),
-            dielectric_tensor=_array(dielectric, 'epsilon', required=False),
+            dielectric_tensor=_array(dielectric, 'dielectric', required=False),
             band_gap_eV=None if band_gap is None else band_gap.value,
             vacancy_formation_energy_eV=None if vacancy_formation_energy is None else vacancy_formation_energy.value,
             gamma_frequencies_THz=_array(gamma_frequencies, FREQUENCIES_ARRAY, required=True),

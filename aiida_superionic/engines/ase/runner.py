@@ -306,15 +306,18 @@ class _Progress:
         )
 
 
-def run_static(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
-    energy = atoms.get_potential_energy()
-    forces = atoms.get_forces()
-    result = {'energy_eV': float(energy), 'forces_eV_A': forces.tolist()}
+def _forces_and_stress(atoms) -> dict:
+    """Forces (eV/Å) and, when the calculator gives it, the stress (eV/Å³, positive in tension) of ``atoms``."""
+    result = {'forces_eV_A': atoms.get_forces().tolist()}
     try:
         result['stress_eV_A3'] = atoms.get_stress(voigt=False).tolist()
-    except Exception as exception:  # a calculator without stress (e.g. for molecules) is fine for static
+    except Exception as exception:  # a calculator without stress (e.g. for molecules) is fine
         result['stress_error'] = str(exception)
     return result
+
+
+def run_static(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
+    return {'energy_eV': float(atoms.get_potential_energy()), **_forces_and_stress(atoms)}
 
 
 def run_relax(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict:
@@ -334,6 +337,7 @@ def run_relax(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> d
         'relax_steps': int(optimizer.nsteps),
         'relax_converged': bool(converged),
         'final_structure': _structure_of(atoms),
+        **_forces_and_stress(atoms),
     }
 
 

@@ -1,0 +1,98 @@
+"""What a zero-temperature workchain needs to run tasks on either engine: the ``engine`` input, the engines'
+namespaces, and one method that launches a task there.
+
+The elastic, phonon and vacancy workchains take ``engine`` (``ase`` or ``vasp``) and the namespace of that
+engine (``ase``: code, model, options; ``vasp``: code, potentials, INCAR, k-points, options) once, and
+run every calculation through the task interface of ``task.py`` with :meth:`TaskEngineMixin.submit_task`.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+
+from .ase_task import AseTaskWorkChain
+from .task import ENGINE_TASKS, ENGINES, check_task_parameters
+
+
+def task_workchain(engine: str):
+    """The task workchain of ``engine``."""
+    if engine == 'ase':
+        return AseTaskWorkChain
+    from .vasp_task import VaspTaskWorkChain
+
+    return VaspTaskWorkChain
+
+
+def validate_engine(node: orm.Str, _) -> str | None:
+    if node.value not in ENGINES:
+        return f'`engine` must be one of {list(ENGINES)}, got {node.value!r}'
+    return None
+
+
+def check_engine_inputs(inputs, needed_tasks: tuple[str, ...] = ()) -> str | None:
+    """Return why the chosen engine cannot run, or None: its namespace is missing or it lacks a task."""
+    engine = inputs['engine'].value if 'engine' in inputs else None
+    if engine not in ENGINES:
+        return None  # the port validator of ``engine`` says it
+    if not inputs.get(engine):
+        return (
+            f'the `{engine}` engine is chosen but the `{engine}` inputs namespace is empty: give its code and settings'
+        )
+    for task in needed_tasks:
+        if task not in ENGINE_TASKS[engine]:
+            return check_task_parameters({'task': task}, engine)
+    return None
+
+
+class TaskEngineMixin:
+    """Adds ``engine``, ``ase`` and ``vasp`` inputs to a workchain's spec, and ``submit_task``."""
+
+    @classmethod
+    def define_engines(cls, spec) -> None:
+        spec.input(
+            'engine',
+            valid_type=orm.Str,
+            default=lambda: orm.Str('ase'),
+            validator=validate_engine,
+            help='The engine of every calculation: `ase` (the bundled ML potential or another ASE calculator) '
+            'or `vasp` (through aiida-vasp).',
+        )
+        spec.expose_inputs(
+            AseTaskWorkChain,
+            include=('ase',),
+            namespace_options={'required': False, 'populate_defaults': False},
+        )
+        spec.inputs['ase'].required = False
+        spec.inputs['ase'].populate_defaults = False
+        spec.inputs['ase'].help = 'The ASE engine: `code` (a Python with ase and the calculator), `model`, `metadata`.'
+        try:  # TEMPORARY while vasp_task.py is written
+            vasp_class = task_workchain('vasp')
+        except ImportError:
+            return
+        spec.expose_inputs(
+            vasp_class,
+            include=('vasp',),
+            namespace_options={'required': False, 'populate_defaults': False},
+        )
+        spec.inputs['vasp'].required = False
+        spec.inputs['vasp'].populate_defaults = False
+
+    @property
+    def engine(self) -> str:
+        return self.inputs.engine.value
+
+    def submit_task(self, structure: orm.StructureData, parameters: dict, label: str, **engine_changes):
+        """Submit one task of the chosen engine, linked as ``label``; return the future node.
+
+        :param parameters: the task parameters (``task.task_parameters``).
+        :param engine_changes: entries replaced in the engine's namespace (e.g. ``charge`` on VASP).
+        """
+        process_class = task_workchain(self.engine)
+        inputs = self.exposed_inputs(process_class)
+        inputs[self.engine] = {**inputs[self.engine], **engine_changes}
+        inputs['structure'] = structure
+        inputs['parameters'] = orm.Dict(parameters)
+        inputs['metadata'] = {'call_link_label': label}
+        node = self.submit(process_class, **inputs)
+        self.report(f'launched {parameters["task"]} `{label}` <{node.pk}> on {structure.get_formula()}')
+        return node

@@ -1,0 +1,158 @@
+"""The zero-temperature workchains on the ASE engine: tasks, elastic tensor, Γ phonons, vacancy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_superionic.descriptors.elastic import mechanical_descriptors
+from aiida_superionic.descriptors.elastic_fit import deform_cell, fit_elastic_tensor, strain_deformations
+from aiida_superionic.workflows.ase_task import AseTaskWorkChain
+from aiida_superionic.workflows.elastic import ElasticWorkChain
+from aiida_superionic.workflows.task import task_parameters
+
+GPA_PER_EV_A3 = 160.2176634
+
+
+def _emt_stress_GPa(atoms):
+    from ase.calculators.emt import EMT
+
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    return atoms.get_stress(voigt=False) * GPA_PER_EV_A3
+
+
+def test_elastic_fit_of_emt_copper_agrees_with_the_equation_of_state():
+    """The fitted bulk modulus (C11 + 2 C12)/3 equals B of an E(V) fit: two routes, one number."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.eos import EquationOfState
+    from ase.units import GPa
+
+    atoms = bulk('Cu', 'fcc', a=3.59, cubic=True)
+    deformations = strain_deformations([-0.01, -0.005, 0.005, 0.01], [-0.02, -0.01, 0.01, 0.02])
+    stresses = []
+    for gradient in deformations:
+        strained = atoms.copy()
+        strained.set_cell(deform_cell(atoms.cell.array, gradient), scale_atoms=True)
+        stresses.append(_emt_stress_GPa(strained))
+    C = fit_elastic_tensor(deformations, stresses, _emt_stress_GPa(atoms))
+
+    volumes, energies = [], []
+    for scale in np.linspace(0.98, 1.02, 9):
+        scaled = atoms.copy()
+        scaled.set_cell(atoms.cell.array * scale, scale_atoms=True)
+        scaled.calc = EMT()
+        volumes.append(scaled.get_volume())
+        energies.append(scaled.get_potential_energy())
+    eos = EquationOfState(volumes, energies)
+    _, _, bulk_modulus = eos.fit()
+    assert (C[0, 0] + 2 * C[0, 1]) / 3 == pytest.approx(bulk_modulus / GPa, rel=0.01)
+    assert np.allclose(C, C.T, atol=0.05)
+    assert C[0, 0] == pytest.approx(C[1, 1])
+    assert C[3, 3] == pytest.approx(C[5, 5])
+    assert C[3, 3] > 50.0  # EMT copper: C44 ≈ 90 GPa (Jacobsen et al. 1996)
+
+
+def test_a_shear_strain_is_a_single_voigt_component():
+    from pymatgen.analysis.elasticity import Deformation
+
+    for gradient in strain_deformations([0.01], [0.02]):
+        strain = Deformation(gradient).green_lagrange_strain.voigt
+        assert np.count_nonzero(np.abs(strain) > 1e-12) == 1
+
+
+@pytest.mark.parametrize(
+    ('normal', 'shear', 'message'),
+    [
+        ([], [0.01], 'empty'),
+        ([0.0, 0.01], [0.01], 'non-zero'),
+        ([0.2], [0.01], 'below 0.1'),
+        ([0.01, 0.01], [0.02], 'repeats'),
+    ],
+)
+def test_bad_strains_are_refused(normal, shear, message):
+    with pytest.raises(ValueError, match=message):
+        strain_deformations(normal, shear)
+
+
+def test_ase_task_static_and_relax(aiida_profile, python_code, emt_model, generate_structure):
+    structure = generate_structure('cu3au', repeat=1, vacancy=False)
+    common = {'ase': {'code': python_code, 'model': emt_model}}
+    static, node = run_get_node(
+        AseTaskWorkChain, structure=structure, parameters=orm.Dict(task_parameters('static')), **common
+    )
+    assert node.is_finished_ok, node.exit_message
+    assert static['stress'].get_array('stress') == pytest.approx(_emt_stress_GPa(structure.get_ase()), abs=1e-8)
+    assert static['structure'].uuid == structure.uuid
+
+    atoms = structure.get_ase()
+    atoms.rattle(0.05, seed=3)
+    relaxed, node = run_get_node(
+        AseTaskWorkChain,
+        structure=orm.StructureData(ase=atoms),
+        parameters=orm.Dict(task_parameters('relax', fmax_eV_A=0.005)),
+        **common,
+    )
+    assert node.is_finished_ok, node.exit_message
+    assert np.abs(relaxed['forces'].get_array('forces')).max() < 0.005
+    assert relaxed['energy'].value < static['energy'].value + 1e-3
+
+
+def test_ase_task_relax_continues_until_converged_or_stops_with_its_structure(
+    aiida_profile, python_code, emt_model, generate_structure
+):
+    atoms = generate_structure('cu3au', repeat=1, vacancy=False).get_ase()
+    atoms.rattle(0.1, seed=5)
+    inputs = {
+        'ase': {'code': python_code, 'model': emt_model},
+        'structure': orm.StructureData(ase=atoms),
+        'parameters': orm.Dict(task_parameters('relax', fmax_eV_A=0.001, max_steps=3)),
+    }
+    results, node = run_get_node(AseTaskWorkChain, **inputs, max_iterations=orm.Int(2))
+    assert node.exit_status == AseTaskWorkChain.exit_codes.ERROR_RELAX_NOT_CONVERGED.status
+    assert 'structure' in results  # the last structure is kept
+    assert len(node.called) == 2
+
+    results, node = run_get_node(AseTaskWorkChain, **inputs, max_iterations=orm.Int(30))
+    assert node.is_finished_ok, node.exit_message
+    assert len([child for child in node.called if child.process_label == 'AseCalculation']) > 1
+
+
+def test_the_ase_engine_refuses_dfpt(python_code, emt_model, generate_structure):
+    with pytest.raises(ValueError, match='cannot run the task'):
+        run_get_node(
+            AseTaskWorkChain,
+            structure=generate_structure('cu3au', repeat=1, vacancy=False),
+            parameters=orm.Dict({'task': 'dfpt'}),
+            ase={'code': python_code, 'model': emt_model},
+        )
+
+
+def test_elastic_workchain_on_the_ase_engine(aiida_profile, python_code, emt_model, generate_structure):
+    """The workchain's tensor equals the direct fit of the same strains; its descriptors the direct function's."""
+    structure = generate_structure('cu3au', repeat=1, vacancy=False)
+    builder = ElasticWorkChain.get_builder_from_protocol('ase', structure, 'fast', code=python_code, model=emt_model)
+    builder.relax_ions = orm.Bool(False)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+
+    atoms = structure.get_ase()
+    strains = builder.strains.get_dict()
+    deformations = strain_deformations(strains['normal_strains'], strains['shear_strains'])
+    stresses = []
+    for gradient in deformations:
+        strained = atoms.copy()
+        strained.set_cell(deform_cell(atoms.cell.array, gradient), scale_atoms=True)
+        stresses.append(_emt_stress_GPa(strained))
+    expected = fit_elastic_tensor(deformations, stresses, _emt_stress_GPa(atoms))
+    tensor = results['elastic_tensor'].get_array('elastic_tensor_GPa')
+    assert tensor == pytest.approx(expected, abs=1e-6)
+    direct = mechanical_descriptors(expected, structure.get_pymatgen_structure().density)
+    values = results['descriptors'].get_dict()
+    for key, value in direct.items():
+        assert values[key] == pytest.approx(value, rel=1e-6), key
+    labels = {link.link_label for link in node.base.links.get_outgoing().all()}
+    assert {'reference', 'strained_00', 'strained_11', 'generate_strains', 'fit_elastic_tensor'} <= labels
