@@ -156,3 +156,55 @@ def test_elastic_workchain_on_the_ase_engine(aiida_profile, python_code, emt_mod
         assert values[key] == pytest.approx(value, rel=1e-6), key
     labels = {link.link_label for link in node.base.links.get_outgoing().all()}
     assert {'reference', 'strained_00', 'strained_11', 'generate_strains', 'fit_elastic_tensor'} <= labels
+
+
+def _gamma_frequencies_by_hand(atoms, delta: float = 0.005) -> np.ndarray:
+    """Γ modes (THz) of the periodic cell itself by central differences: displacing an atom of a 1 × 1 × 1
+    periodic cell moves all its images, which is the Γ-point force constant; independent of phonopy."""
+    from ase.calculators.emt import EMT
+    from ase.units import _amu, _e
+
+    count = len(atoms)
+    constants = np.zeros((3 * count, 3 * count))
+    for atom in range(count):
+        for axis in range(3):
+            forces = []
+            for sign in (1, -1):
+                displaced = atoms.copy()
+                displaced.positions[atom, axis] += sign * delta
+                displaced.calc = EMT()
+                forces.append(displaced.get_forces().ravel())
+            constants[:, 3 * atom + axis] = -(forces[0] - forces[1]) / (2 * delta)
+    constants = (constants + constants.T) / 2
+    masses = np.repeat(atoms.get_masses(), 3)
+    eigenvalues = np.linalg.eigvalsh(constants / np.sqrt(np.outer(masses, masses)))  # eV/Å²/amu
+    omega = np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues) * _e / _amu) * 1e10  # rad/s
+    return np.sort(omega / (2 * np.pi) / 1e12)
+
+
+def test_phonons_workchain_on_the_ase_engine(aiida_profile, python_code, emt_model, generate_structure):
+    """Γ modes of Cu3Au (EMT) from the workchain equal a hand-made Γ dynamical matrix; the descriptor is the
+    direct function's; a 2 × 2 × 2 supercell gives the same Γ modes as the unit cell."""
+    from aiida_superionic.descriptors.structural import lowest_optical_frequency_meV
+    from aiida_superionic.workflows.phonons import PhononsWorkChain
+
+    structure = generate_structure('cu3au', repeat=1, vacancy=False)
+    builder = PhononsWorkChain.get_builder_from_protocol('ase', structure, 'fast', code=python_code, model=emt_model)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    frequencies = results['gamma_frequencies'].get_array('frequencies_THz')
+    expected = _gamma_frequencies_by_hand(structure.get_ase())
+    assert frequencies == pytest.approx(expected, abs=0.02)
+    values = results['descriptors'].get_dict()
+    assert values['lowest_optical_frequency_meV'] == pytest.approx(lowest_optical_frequency_meV(frequencies))
+    assert values['imaginary_optical_modes'] == 0
+    assert 'nac_parameters' not in results  # the ASE engine has no Born charges: absent, not invented
+    assert 'supercell_0' in {link.link_label for link in node.base.links.get_outgoing().all()}
+
+    builder = PhononsWorkChain.get_builder_from_protocol(
+        'ase', structure, 'fast', overrides={'supercell_min_length': 7.0}, code=python_code, model=emt_model
+    )
+    assert builder.supercell_matrix.get_list() == [2, 2, 2]
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    assert results['gamma_frequencies'].get_array('frequencies_THz') == pytest.approx(frequencies, abs=0.02)
