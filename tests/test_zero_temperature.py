@@ -208,3 +208,75 @@ def test_phonons_workchain_on_the_ase_engine(aiida_profile, python_code, emt_mod
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     assert results['gamma_frequencies'].get_array('frequencies_THz') == pytest.approx(frequencies, abs=0.02)
+
+
+def test_vacancy_sites_are_the_symmetry_orbits_and_the_draw_is_seeded(generate_structure):
+    from aiida_superionic.descriptors.vacancy import choose_vacancy_site, symmetry_distinct_sites
+
+    li3n = generate_structure('li3n', repeat=1, vacancy=False).get_pymatgen_structure()
+    orbits = symmetry_distinct_sites(li3n * [2, 2, 2], 'Li')
+    assert sorted(group['multiplicity'] for group in orbits) == [8, 16]  # Li(1) on 1b, Li(2) on 2c
+    draws = {choose_vacancy_site(orbits, seed) for seed in range(20)}
+    assert {orbit for orbit, _ in draws} == {0, 1}  # both orbits reachable
+    assert choose_vacancy_site(orbits, 7) == choose_vacancy_site(orbits, 7)
+    with pytest.raises(ValueError, match='has no Na site'):
+        symmetry_distinct_sites(li3n, 'Na')
+
+
+def test_vacancy_workchain_on_the_ase_engine(aiida_profile, python_code, emt_model, generate_structure):
+    """E_vac of Cu in Cu3Au (EMT) equals the formula on energies computed directly with ASE."""
+    from ase.calculators.emt import EMT
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+
+    from aiida_superionic.workflows.vacancy import VacancyWorkChain
+
+    structure = generate_structure('cu3au', repeat=1, vacancy=False)
+    builder = VacancyWorkChain.get_builder_from_protocol(
+        'ase', structure, 'fast', overrides={'max_force': 0.005}, code=python_code, model=emt_model
+    )
+    assert builder.supercell_matrix.get_list() == [2, 2, 2]
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    values = results['descriptors'].get_dict()
+    vacancy = results['vacancy'].get_dict()
+    assert vacancy['mobile_species'] == 'Cu'
+    assert len(vacancy['orbits']) == 1  # the three Cu of L1_2 are one orbit
+    assert len(results['defective'].sites) == len(results['pristine'].sites) - 1
+
+    def relaxed_energy(atoms, cell=False):
+        atoms = atoms.copy()
+        atoms.calc = EMT()
+        FIRE(FrechetCellFilter(atoms) if cell else atoms, logfile=None).run(fmax=0.001, steps=2000)
+        return atoms.get_potential_energy(), len(atoms)
+
+    supercell = structure.get_ase().repeat(2)
+    pristine, _ = relaxed_energy(supercell)
+    defective_atoms = supercell.copy()
+    offsets = (supercell.get_scaled_positions() - vacancy['site_fractional'] + 0.5) % 1.0 - 0.5
+    (site,) = np.flatnonzero(np.linalg.norm(offsets, axis=1) < 1e-6)  # ASE orders a repeat unlike pymatgen
+    assert defective_atoms[site].symbol == 'Cu'
+    del defective_atoms[site]
+    defective, _ = relaxed_energy(defective_atoms)
+    from ase.build import bulk
+
+    reference, atoms = relaxed_energy(bulk('Cu'), cell=True)
+    expected = defective - pristine + reference / atoms
+    assert values['vacancy_formation_energy_eV'] == pytest.approx(expected, abs=0.01)
+    assert values['chemical_potential_eV'] == pytest.approx(reference / atoms, abs=0.002)
+    assert 'ase.build.bulk' in values['chemical_potential_reference']
+    assert values['charge'] == 0
+
+
+def test_vacancy_inputs_are_refused_before_anything_runs(python_code, emt_model, generate_structure):
+    from aiida_superionic.workflows.vacancy import VacancyWorkChain
+
+    au = generate_structure('au', repeat=1, vacancy=False)
+    builder = VacancyWorkChain.get_builder_from_protocol('ase', au, 'fast', code=python_code, model=emt_model)
+    with pytest.raises(ValueError, match='mobile'):
+        run_get_node(builder)
+    cu3au = generate_structure('cu3au', repeat=1, vacancy=False)
+    builder = VacancyWorkChain.get_builder_from_protocol('ase', cu3au, 'fast', code=python_code, model=emt_model)
+    builder.charged = orm.Bool(True)
+    with pytest.raises(ValueError, match='charged vacancy needs electrons'):
+        run_get_node(builder)
