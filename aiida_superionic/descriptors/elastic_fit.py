@@ -14,6 +14,12 @@ each strained component i, the line of every stress component j against ε_i thr
 (equilibrium) stress at zero strain: C_ij is its slope. With ions relaxed at each strain this is the
 relaxed-ion tensor (what the paper uses and what VASP's IBRION = 6, ISIF = 3 reports as "TOTAL
 ELASTIC MODULI").
+
+The fitted C_ij and C_ji come from different cells (strain i read on stress j, and the other way round), so
+the fit is symmetric only as far as the stresses are a smooth derivative of one energy. A machine-learned
+potential in single precision is not quite that (CHGNet on Li3N: C12 and C21 15 GPa apart at ±1 % strain),
+so the tensor used is (C + Cᵀ)/2, as the Materials Project's workflow does, with the largest asymmetry
+recorded beside it as a measure of the fit's noise.
 """
 
 from __future__ import annotations
@@ -85,3 +91,9 @@ def fit_elastic_tensor(deformations, stresses_GPa, reference_stress_GPa) -> np.n
         tol=0.0,
     )
     return np.array(tensor.voigt, dtype=float)
+
+
+def symmetrize_fitted_tensor(elastic_tensor_GPa) -> tuple[np.ndarray, float]:
+    """Return ((C + Cᵀ)/2, max |C_ij − C_ji| in GPa) of a fitted 6 × 6 tensor."""
+    tensor = np.asarray(elastic_tensor_GPa, dtype=float)
+    return (tensor + tensor.T) / 2.0, float(np.max(np.abs(tensor - tensor.T)))

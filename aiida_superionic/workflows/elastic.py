@@ -6,6 +6,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from ..calculations.functions.compute_elastic_descriptors import (
+    ELASTIC_TENSOR_ARRAY,
     ERROR_MECHANICALLY_UNSTABLE,
     compute_elastic_descriptors,
 )
@@ -15,6 +16,9 @@ from ..descriptors.elastic_fit import strain_deformations
 from .engines import TaskEngineMixin, check_engine_inputs
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import task_parameters
+
+#: Relative asymmetry of the fit (max |C_ij − C_ji| / max |C_ij|) above which the report warns.
+NOISY_FIT_ASYMMETRY = 0.05
 
 
 def validate_strains(node: orm.Dict, _) -> str | None:
@@ -151,6 +155,13 @@ class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
             return self.exit_codes.ERROR_FIT_FAILED.format(message=node.exit_message)
         self.ctx.elastic_tensor = result
         self.out('elastic_tensor', result)
+        asymmetry = result.base.attributes.get('max_asymmetry_GPa')
+        scale = abs(result.get_array(ELASTIC_TENSOR_ARRAY)).max()
+        if asymmetry > NOISY_FIT_ASYMMETRY * scale:
+            self.report(
+                f'noisy fit: C_ij and C_ji differ by up to {asymmetry:.1f} GPa ({asymmetry / scale:.0%} of the '
+                'largest C_ij); the symmetrised tensor is used. More strains or a smoother engine reduce it.'
+            )
         return None
 
     def descriptors(self):

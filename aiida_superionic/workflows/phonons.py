@@ -108,7 +108,7 @@ class PhononsWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, PhonopyWor
         builder.supercell_matrix = orm.List(supercell_for_length(structure, inputs['supercell_min_length']))
         builder.primitive_matrix = orm.List(guess_primitive_matrix(structure, inputs['symmetry_tolerance']))
         builder.symmetry_tolerance = orm.Float(inputs['symmetry_tolerance'])
-        builder.displacement_generator = orm.Dict({'distance': float(inputs['displacement'])})
+        builder.displacement_generator = orm.Dict({'distance': float(inputs['displacement'][builder.engine.value])})
         builder.dielectric = orm.Bool(inputs['dielectric'])
 
     def setup(self):

@@ -7,8 +7,12 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
 from ...descriptors.elastic_fit import fit_elastic_tensor as fit
+from ...descriptors.elastic_fit import symmetrize_fitted_tensor
 from .compute_elastic_descriptors import ELASTIC_TENSOR_ARRAY
 from .generate_strained_structures import DEFORMATIONS_ARRAY
+
+#: The array of the unsymmetrised fit.
+FITTED_ARRAY = 'fitted_elastic_tensor_GPa'
 
 #: Exit status of bad input: the message starts with its label.
 ERROR_INVALID_INPUT = 300
@@ -16,7 +20,9 @@ ERROR_INVALID_INPUT = 300
 
 @calcfunction
 def fit_elastic_tensor(deformations: orm.ArrayData, reference_stress: orm.ArrayData, **stresses) -> orm.ArrayData:
-    """Return the 6 × 6 Voigt elastic tensor (array ``elastic_tensor_GPa``) fitted to the stresses.
+    """Return the 6 × 6 Voigt elastic tensor fitted to the stresses: array ``elastic_tensor_GPa`` is the
+    symmetrised fit (C + Cᵀ)/2, array ``fitted_elastic_tensor_GPa`` the fit as it came, and the attribute
+    ``max_asymmetry_GPa`` their largest |C_ij − C_ji| (the noise of the stresses).
 
     :param deformations: the ``deformations`` output of ``generate_strained_structures``.
     :param reference_stress: array ``stress`` (3 × 3, GPa, positive in tension) of the unstrained cell.
@@ -35,8 +41,11 @@ def fit_elastic_tensor(deformations: orm.ArrayData, reference_stress: orm.ArrayD
         )
     except ValueError as exception:
         return ExitCode(ERROR_INVALID_INPUT, f'ERROR_INVALID_INPUT: {exception}')
+    symmetric, asymmetry = symmetrize_fitted_tensor(tensor)
     node = orm.ArrayData()
-    node.set_array(ELASTIC_TENSOR_ARRAY, tensor)
-    node.base.attributes.set('units', {ELASTIC_TENSOR_ARRAY: 'GPa'})
+    node.set_array(ELASTIC_TENSOR_ARRAY, symmetric)
+    node.set_array(FITTED_ARRAY, tensor)
+    node.base.attributes.set('units', {ELASTIC_TENSOR_ARRAY: 'GPa', FITTED_ARRAY: 'GPa'})
+    node.base.attributes.set('max_asymmetry_GPa', asymmetry)
     node.base.attributes.set('voigt_order', 'xx, yy, zz, yz, xz, xy')
     return node
