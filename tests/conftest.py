@@ -150,6 +150,8 @@ def serialize_builder():
             return value.value
         if isinstance(value, orm.Dict):
             return value.get_dict()
+        if isinstance(value, orm.List):
+            return value.get_list()
         if isinstance(value, orm.StructureData):
             return value.get_formula()
         if isinstance(value, orm.AbstractCode):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import math
 import pathlib
 
 import numpy as np
@@ -486,11 +487,15 @@ def md_outcar_text(
     smass: float,
     nelm: int = 60,
     finished: bool = True,
+    ibrion: int = 0,
+    isif: int = 2,
 ) -> str:
     """An MD OUTCAR: :func:`outcar_header_text`, the electronic iterations of each ionic step, the timing footer.
 
     aiida-vasp decides from it whether the run finished (the footer) and whether the last self-consistency
-    reached NELM; ``finished=False`` leaves the footer out, as a killed run does.
+    reached NELM; ``finished=False`` leaves the footer out, as a killed run does. With ``ibrion`` other than 0
+    it is the OUTCAR of a static run (−1), a relaxation (1–3) or a linear response (7, 8): aiida-vasp reads
+    IBRION, NSW and the iterations to decide whether a relaxation converged.
     """
     text = outcar_header_text(
         potim=potim,
@@ -501,6 +506,8 @@ def md_outcar_text(
         teend=tebeg,
         smass=smass,
         steps=0,
+        ibrion=ibrion,
+        isif=isif,
     )
     text = text.replace('   NELM   =     60;', f'   NELM   = {nelm:5d};')
     lines = []
@@ -586,7 +593,35 @@ def _next_fault() -> dict:
 
 
 def run_fake_vasp(workdir='.') -> int:
-    """A fake VASP for ``mock-vasp``'s ``MOCK_VASP_VASP_CMD``: an MD with EMT that writes what VASP writes.
+    """A fake VASP for ``mock-vasp``'s ``MOCK_VASP_VASP_CMD``: EMT (ASE) behind the files VASP writes.
+
+    What it does depends on the INCAR, as VASP's would: IBRION = 0 an MD (:func:`run_fake_md`); LEPSILON or
+    IBRION 5–8 a linear response (:func:`run_fake_dfpt`); IBRION 1–3 with NSW > 0 a relaxation
+    (:func:`run_fake_relax`); anything else a static calculation (:func:`run_fake_static`). IBRION defaults
+    as in VASP: −1 for NSW = 0 or 1, 0 otherwise. One fault per run is taken from ``$FAKE_VASP_FAULTS``.
+    """
+    from aiida_superionic.readers.vasp import read_incar, read_poscar
+
+    workdir = pathlib.Path(workdir)
+    fault = _next_fault()
+    if fault.get('crash'):
+        print('fake VASP: crashed on purpose')
+        return 1
+    incar = read_incar(workdir / 'INCAR')
+    poscar = read_poscar(workdir / 'POSCAR')
+    nsw = int(incar.get('NSW', 0))
+    ibrion = int(incar.get('IBRION', -1 if nsw <= 1 else 0))
+    if ibrion == 0:
+        return run_fake_md(workdir, incar, poscar, fault)
+    if incar.get('LEPSILON') is True or 5 <= ibrion <= 8:
+        return run_fake_dfpt(workdir, incar, poscar, fault)
+    if ibrion in (1, 2, 3) and nsw > 0:
+        return run_fake_relax(workdir, incar, poscar, fault)
+    return run_fake_static(workdir, incar, poscar, fault)
+
+
+def run_fake_md(workdir: pathlib.Path, incar: dict, poscar, fault: dict) -> int:
+    """The fake VASP's MD: EMT velocity Verlet, written as VASP's MD files.
 
     Reads INCAR (NSW, POTIM, NBLOCK, TEBEG, SMASS, NELM) and POSCAR (with its velocity block, or draws the
     velocities with :func:`maxwell_boltzmann_A_fs`), integrates with :func:`emt_velocity_verlet` and writes
@@ -598,15 +633,6 @@ def run_fake_vasp(workdir='.') -> int:
     137); ``no_contcar``: no CONTCAR; ``nelm_at``: [steps] whose self-consistency stops at NELM; ``crash``:
     nothing written, exit 1.
     """
-    from aiida_superionic.readers.vasp import read_incar, read_poscar
-
-    workdir = pathlib.Path(workdir)
-    fault = _next_fault()
-    if fault.get('crash'):
-        print('fake VASP: crashed on purpose')
-        return 1
-    incar = read_incar(workdir / 'INCAR')
-    poscar = read_poscar(workdir / 'POSCAR')
     nsw, potim, nblock = int(incar['NSW']), float(incar['POTIM']), int(incar.get('NBLOCK', 1))
     tebeg, smass, nelm = float(incar.get('TEBEG', 0.0)), float(incar.get('SMASS', 0.0)), int(incar.get('NELM', 60))
     symbols = poscar.symbols
@@ -650,3 +676,358 @@ def run_fake_vasp(workdir='.') -> int:
         write_contcar(workdir / 'CONTCAR', species, counts, poscar.cell, fractional[-1], run['velocities'][-1])
     print(f'fake VASP: {steps} of {nsw} MD steps with EMT')
     return 0 if finished else 137
+
+
+# ------------------------------------------------------------------------------ zero-temperature tasks
+
+#: The band gap (eV) the fake VASP plants in the eigenvalues of a static run: the valence band's maximum is at
+#: Γ (0 eV), the conduction band's minimum at k = (0, 0, ½) (this value), an indirect gap. The direct gap is
+#: smallest at (0, 0, ½) too: :data:`PLANTED_BAND_GAP` + :data:`PLANTED_VALENCE_WIDTH` × 2.
+PLANTED_BAND_GAP = 1.234
+
+#: The valence band's dispersion: E_v(k) = −w (3 − Σ cos 2πk_i), 0 at Γ.
+PLANTED_VALENCE_WIDTH = 0.1
+
+#: Empty bands the fake VASP writes above the occupied ones.
+PLANTED_EMPTY_BANDS = 8
+
+#: The entropy term −TS (eV) the fake VASP plants: e_fr_energy = E − TS', e_0_energy = E (EMT), e_wo_entrp = E + TS'.
+PLANTED_ENTROPY_EV = 0.002
+
+#: The ion-clamped dielectric tensor ε∞ (vasprun.xml ``epsilon``) of the fake linear response: a recording
+#: the project makes, not physics.
+PLANTED_EPSILON = np.array([[5.1, 0.1, 0.0], [0.1, 5.2, 0.0], [0.0, 0.0, 5.3]])
+
+#: The ionic part (vasprun.xml ``epsilon_ion``), which the task must not take for ε∞.
+PLANTED_EPSILON_ION = np.diag([12.0, 12.5, 13.0])
+
+#: The trace/3 of the planted Born charge of each element (Σ = 0 over Cu₃Au, as the acoustic sum rule asks).
+PLANTED_NOMINAL_CHARGES = {'Cu': 1.0, 'Au': -3.0}
+
+
+def planted_born_charges(symbols: list[str], fractional: np.ndarray) -> np.ndarray:
+    """The Born charges (atoms × 3 × 3, e) the fake linear response writes, different at every site.
+
+    Z_i = q(element) 𝟙 + 0.1 × (fractional position of i) ⊗ (1, −1, ½): a recording the project makes so that a
+    test can tell the sites apart (and find them in the input order), not physics.
+    """
+    fractional = np.asarray(fractional, dtype=float)
+    nominal = np.array([PLANTED_NOMINAL_CHARGES.get(symbol, 0.5) for symbol in symbols])
+    return nominal[:, None, None] * np.eye(3) + 0.1 * np.einsum('ai,j->aij', fractional, [1.0, -1.0, 0.5])
+
+
+def read_kpoints(path) -> tuple[np.ndarray, np.ndarray, list[int] | None]:
+    """The k-points (fractional, k-points × 3) and weights of a KPOINTS file, and the mesh when it is one.
+
+    An automatic mesh (``0`` points, ``Gamma`` or ``Monkhorst-Pack``) is unfolded without symmetry: Γ-centred
+    k = (n + s) / N, Monkhorst–Pack k = (n + s + (1 − N)/2) / N, n = 0 … N − 1, folded into [−½, ½).
+    """
+    lines = pathlib.Path(path).read_text().splitlines()
+    count = int(lines[1].split()[0])
+    if count == 0:
+        style = lines[2].strip().lower()
+        mesh = [int(value) for value in lines[3].split()[:3]]
+        shift = [float(value) for value in lines[4].split()[:3]] if len(lines) > 4 and lines[4].strip() else [0.0] * 3
+        axes = []
+        for divisions, offset in zip(mesh, shift, strict=True):
+            start = offset if style.startswith('g') else offset + (1 - divisions) / 2
+            axes.append([(n + start) / divisions for n in range(divisions)])
+        points = np.array([[a, b, c] for a in axes[0] for b in axes[1] for c in axes[2]])
+        points = (points + 0.5) % 1.0 - 0.5
+        return points, np.full(len(points), 1.0 / len(points)), mesh
+    rows = np.array([[float(value) for value in line.split()[:4]] for line in lines[3 : 3 + count]])
+    return rows[:, :3], rows[:, 3] / rows[:, 3].sum(), None
+
+
+def planted_bands(kpoints: np.ndarray, occupied_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (k-points × bands, eV) and occupations (0 or 1) with the gap :data:`PLANTED_BAND_GAP`.
+
+    ``occupied_bands`` valence bands, the top one E_v(k) = −w (3 − Σ cos 2πk_i) (w =
+    :data:`PLANTED_VALENCE_WIDTH`) and the others below it; :data:`PLANTED_EMPTY_BANDS` conduction bands, the
+    lowest E_c(k) = gap + 0.2 (1 + cos 2πk₃), the others 0.5 eV apart above it.
+    """
+    cosines = np.cos(2.0 * np.pi * np.asarray(kpoints, dtype=float))
+    top_valence = -PLANTED_VALENCE_WIDTH * (3.0 - cosines.sum(axis=1))
+    depth = np.linspace(-11.0, 0.0, occupied_bands) if occupied_bands > 1 else np.zeros(1)
+    valence = top_valence[:, None] + depth[None, :]
+    bottom_conduction = PLANTED_BAND_GAP + 0.2 * (1.0 + cosines[:, 2])
+    conduction = bottom_conduction[:, None] + 0.5 * np.arange(PLANTED_EMPTY_BANDS)[None, :]
+    eigenvalues = np.concatenate([valence, conduction], axis=1)
+    occupations = np.concatenate([np.ones_like(valence), np.zeros_like(conduction)], axis=1)
+    return eigenvalues, occupations
+
+
+def _item(name: str, value, indent: str) -> str:
+    """An ``<i>`` of vasprun.xml, typed as VASP types it."""
+    if isinstance(value, bool | np.bool_):
+        return f'{indent}<i type="logical" name="{name}"> {"T" if value else "F"}  </i>\n'
+    if isinstance(value, int | np.integer):
+        return f'{indent}<i type="int" name="{name}">{int(value):6d}</i>\n'
+    if isinstance(value, float | np.floating):
+        return f'{indent}<i name="{name}">{float(value):16.8f}</i>\n'
+    return f'{indent}<i type="string" name="{name}">{value}</i>\n'
+
+
+def _energy_block(indent: str, free: float, without_entropy: float, sigma0: float) -> str:
+    items = (('e_fr_energy', free), ('e_wo_entrp', without_entropy), ('e_0_energy', sigma0))
+    body = ''.join(f'{indent} <i name="{name}">{value:16.8f} </i>\n' for name, value in items)
+    return f'{indent}<energy>\n{body}{indent}</energy>\n'
+
+
+def _atominfo(species: list[str], counts: list[int]) -> str:
+    atoms = sum(counts)
+    out = [' <atominfo>\n', f'  <atoms>{atoms:8d} </atoms>\n  <types>{len(counts):8d} </types>\n']
+    out += ['  <array name="atoms" >\n   <dimension dim="1">ion</dimension>\n']
+    out += ['   <field type="string">element</field>\n   <field type="int">atomtype</field>\n   <set>\n']
+    for kind, (name, count) in enumerate(zip(species, counts, strict=True)):
+        out += [f'    <rc><c>{name:<2}</c><c>{kind + 1:4d}</c></rc>\n'] * count
+    out += ['   </set>\n  </array>\n  <array name="atomtypes" >\n   <dimension dim="1">type</dimension>\n']
+    out += ['   <field type="int">atomspertype</field>\n   <field type="string">element</field>\n']
+    out += ['   <field>mass</field>\n   <field>valence</field>\n']
+    out += ['   <field type="string">pseudopotential</field>\n   <set>\n']
+    for name, count in zip(species, counts, strict=True):
+        out += [f'    <rc><c>{count:4d}</c><c>{name:<2}</c><c>      1.00000000</c><c>     11.00000000</c>']
+        out += [f'<c>  PAW_PBE {name} 01Jan2000                  </c></rc>\n']
+    out += ['   </set>\n  </array>\n </atominfo>\n']
+    return ''.join(out)
+
+
+def task_vasprun_text(
+    steps: list[dict],
+    species: list[str],
+    counts: list[int],
+    incar: dict,
+    kpoints: np.ndarray,
+    weights: np.ndarray,
+    *,
+    mesh: list[int] | None = None,
+    nelect: float,
+    nbands: int,
+    bands: tuple[np.ndarray, np.ndarray] | None = None,
+    efermi: float = 0.0,
+    linear_response: dict | None = None,
+    finished: bool = True,
+) -> str:
+    """A vasprun.xml of a static run, a relaxation or a linear response, one ``<calculation>`` per ionic step.
+
+    :param steps: per ionic step ``cell`` (3 × 3, Å), ``fractional`` (atoms × 3), ``forces`` (eV/Å),
+        ``stress_kbar`` (VASP's sign: positive in compression), ``energy`` (E, eV) and ``electronic_steps``;
+        the energies written are e_0_energy = E, e_fr_energy = E − :data:`PLANTED_ENTROPY_EV`, e_wo_entrp = E +
+        :data:`PLANTED_ENTROPY_EV` (VASP's E(σ→0) = (F + E_wo)/2 for Gaussian smearing).
+    :param incar: the tags of ``<incar>`` and ``<parameters>`` (upper case).
+    :param bands: eigenvalues and occupations (k-points × bands) of the last step, or None to write none.
+    :param linear_response: ``born_charges`` (atoms × 3 × 3), ``epsilon``, ``epsilon_ion`` (3 × 3) written in
+        the last step, as VASP does with LEPSILON.
+    :param finished: False cuts the file inside the step after the last one, as a killed run leaves it.
+    """
+    out = ['<?xml version="1.0" encoding="ISO-8859-1"?>\n<modeling>\n <generator>\n']
+    out += ['  <i name="program" type="string">vasp </i>\n', '  <i name="version" type="string">6.3.2  </i>\n']
+    out += ['  <i name="subversion" type="string">synthetic (tests/vasp_files.py) </i>\n', ' </generator>\n']
+    out += [' <incar>\n', *(_item(name, value, '  ') for name, value in incar.items()), ' </incar>\n']
+    out += [' <kpoints>\n']
+    if mesh is not None:
+        out += ['  <generation param="Gamma">\n']
+        out += ['   <v type="int" name="divisions">' + ''.join(f'{value:8d}' for value in mesh) + ' </v>\n']
+        out += ['   <v name="usershift">      0.00000000       0.00000000       0.00000000 </v>\n', '  </generation>\n']
+    out += [_varray('kpointlist', np.asarray(kpoints), '  '), _varray('weights', np.asarray(weights)[:, None], '  ')]
+    out += [' </kpoints>\n <parameters>\n  <separator name="electronic" >\n']
+    electronic = {'PREC': 'accurate', 'ENMAX': 250.0, 'EDIFF': float(incar.get('EDIFF', 1e-6))}
+    electronic.update({'NELECT': float(nelect), 'NBANDS': int(nbands), 'ISPIN': 1, 'NELM': int(incar.get('NELM', 60))})
+    electronic.update({'ISMEAR': 0, 'SIGMA': 0.05})
+    out += [_item(name, value, '   ') for name, value in electronic.items()]
+    out += ['  </separator>\n  <separator name="ionic" >\n']
+    ionic = {'NSW': int(incar.get('NSW', 0)), 'IBRION': int(incar.get('IBRION', -1)), 'ISIF': int(incar.get('ISIF', 2))}
+    ionic['EDIFFG'] = float(incar.get('EDIFFG', -0.01))
+    out += [_item(name, value, '   ') for name, value in ionic.items()]
+    out += ['  </separator>\n  <separator name="linear response parameters" >\n']
+    out += [_item('LEPSILON', bool(incar.get('LEPSILON', False)), '   '), '  </separator>\n </parameters>\n']
+    out.append(_atominfo(species, counts))
+    first = steps[0] if steps else None
+    if first is not None:
+        out.append(_structure(first['cell'], first['fractional'], ' ', name='initialpos'))
+    for index, step in enumerate(steps):
+        energy = float(step['energy'])
+        free, without = energy - PLANTED_ENTROPY_EV, energy + PLANTED_ENTROPY_EV
+        out.append(' <calculation>\n')
+        count = int(step['electronic_steps'])
+        for scf in range(count):
+            shift = 0.1 / (scf + 1) if scf < count - 1 else 0.0
+            out += [
+                '  <scstep>\n',
+                _energy_block('   ', free + shift, without + shift, energy + shift),
+                '  </scstep>\n',
+            ]
+        out.append(_structure(np.asarray(step['cell'], dtype=float), step['fractional'], '  '))
+        out.append(_varray('forces', np.asarray(step['forces'], dtype=float), '  '))
+        out.append(_varray('stress', np.asarray(step['stress_kbar'], dtype=float), '  '))
+        last = index == len(steps) - 1
+        if last and linear_response is not None:
+            out.append(_varray('epsilon', np.asarray(linear_response['epsilon']), '  '))
+            out.append(_varray('epsilon_ion', np.asarray(linear_response['epsilon_ion']), '  '))
+            out.append('  <array name="born_charges" >\n')
+            for tensor in np.asarray(linear_response['born_charges'], dtype=float):
+                out += ['   <set>\n', *(f'    <v>{row[0]:16.8f}{row[1]:16.8f}{row[2]:16.8f} </v>\n' for row in tensor)]
+                out.append('   </set>\n')
+            out.append('  </array>\n')
+        out.append(_energy_block('  ', free, without, energy))
+        if last and bands is not None:
+            eigenvalues, occupations = bands
+            out += ['  <eigenvalues>\n   <array>\n    <dimension dim="1">band</dimension>\n']
+            out += ['    <dimension dim="2">kpoint</dimension>\n    <dimension dim="3">spin</dimension>\n']
+            out += ['    <field>eigene</field>\n    <field>occ</field>\n    <set>\n     <set comment="spin 1">\n']
+            for kpoint, (values, occupancies) in enumerate(zip(eigenvalues, occupations, strict=True)):
+                out.append(f'      <set comment="kpoint {kpoint + 1}">\n')
+                out += [
+                    f'       <r>{value:10.4f}{occupancy:10.4f} </r>\n'
+                    for value, occupancy in zip(values, occupancies, strict=True)
+                ]
+                out.append('      </set>\n')
+            out += ['     </set>\n    </set>\n   </array>\n  </eigenvalues>\n']
+            out += [f'  <dos>\n   <i name="efermi">{efermi:12.8f} </i>\n  </dos>\n']
+        out.append(' </calculation>\n')
+    if not finished:
+        out.append(' <calculation>\n  <scstep>\n   <time name="dav">    0.77')
+        return ''.join(out)
+    last_step = steps[-1]
+    out.append(_structure(np.asarray(last_step['cell'], dtype=float), last_step['fractional'], ' ', name='finalpos'))
+    out.append('</modeling>\n')
+    return ''.join(out)
+
+
+def _emt_state(atoms, electronic_steps: int) -> dict:
+    """One ionic step of the fake VASP: EMT energy, forces and stress (kbar, VASP's sign) of ``atoms``."""
+    from ase.units import GPa
+
+    cell = np.array(atoms.cell)
+    return {
+        'cell': cell,
+        'fractional': atoms.get_scaled_positions(wrap=False),
+        'forces': atoms.get_forces(),
+        # ASE's stress is positive in tension (eV/Å³); VASP writes kbar, positive in compression.
+        'stress_kbar': -10.0 * atoms.get_stress(voigt=False) / GPa,
+        'energy': atoms.get_potential_energy(),
+        'electronic_steps': electronic_steps,
+    }
+
+
+def _emt_atoms(poscar):
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+
+    atoms = Atoms(poscar.symbols, positions=poscar.positions, cell=poscar.cell, pbc=True)
+    atoms.calc = EMT()
+    return atoms
+
+
+def _nelect(incar: dict, poscar) -> float:
+    """NELECT of the INCAR, else the neutral count of the fake POTCARs (ZVAL = 11 for every element)."""
+    return float(incar.get('NELECT', 11.0 * len(poscar.symbols)))
+
+
+def _write_task_outputs(workdir, incar, poscar, steps, *, finished, bands=None, linear_response=None, fault=None):
+    """Write vasprun.xml, OUTCAR and CONTCAR (the last step's state) of a task run; return VASP's exit status."""
+    fault = fault or {}
+    kpoints, weights, mesh = read_kpoints(workdir / 'KPOINTS')
+    nelect = _nelect(incar, poscar)
+    occupied = math.ceil(nelect / 2.0)
+    nbands = occupied + PLANTED_EMPTY_BANDS
+    eigenvalues = None
+    if bands is True:
+        eigenvalues = planted_bands(kpoints, occupied)
+    text = task_vasprun_text(
+        steps,
+        poscar.species,
+        poscar.counts,
+        incar,
+        kpoints,
+        weights,
+        mesh=mesh,
+        nelect=nelect,
+        nbands=nbands,
+        bands=eigenvalues,
+        efermi=PLANTED_BAND_GAP / 2.0,
+        linear_response=linear_response,
+        finished=finished,
+    )
+    (workdir / 'vasprun.xml').write_text(text)
+    nelm = int(incar.get('NELM', 60))
+    outcar = md_outcar_text(
+        [step['electronic_steps'] for step in steps] or [1],
+        nsw=int(incar.get('NSW', 0)),
+        potim=0.5,
+        nblock=1,
+        tebeg=0.0,
+        smass=0.0,
+        nelm=nelm,
+        finished=finished,
+        ibrion=int(incar.get('IBRION', -1)),
+        isif=int(incar.get('ISIF', 2)),
+    )
+    (workdir / 'OUTCAR').write_text(outcar)
+    if steps and not fault.get('no_contcar'):
+        last = steps[-1]
+        write_contcar(workdir / 'CONTCAR', poscar.species, poscar.counts, last['cell'], last['fractional'])
+    return 0 if finished else 137
+
+
+def run_fake_static(workdir: pathlib.Path, incar: dict, poscar, fault: dict) -> int:
+    """The fake VASP's static run: one ionic step with EMT, and bands with :data:`PLANTED_BAND_GAP`.
+
+    Faults: ``nelm`` (the self-consistency stops at NELM), ``no_eigenvalues`` (no ``<eigenvalues>``),
+    ``stop_after`` 0 (killed before the end of the step).
+    """
+    nelm = int(incar.get('NELM', 60))
+    state = _emt_state(_emt_atoms(poscar), nelm if fault.get('nelm') else FAKE_ELECTRONIC_STEPS)
+    finished = 'stop_after' not in fault
+    status = _write_task_outputs(
+        workdir, incar, poscar, [state], finished=finished, bands=not fault.get('no_eigenvalues'), fault=fault
+    )
+    print(f'fake VASP: static run with EMT, NELECT {_nelect(incar, poscar):g}')
+    return status
+
+
+def run_fake_dfpt(workdir: pathlib.Path, incar: dict, poscar, fault: dict) -> int:
+    """The fake VASP's linear response (LEPSILON): the EMT step, and the planted Born charges and ε.
+
+    The Born charges are :func:`planted_born_charges` of POSCAR's atoms, ε∞ :data:`PLANTED_EPSILON` and the
+    ionic part :data:`PLANTED_EPSILON_ION`: a recording the project makes, not physics.
+    """
+    state = _emt_state(_emt_atoms(poscar), FAKE_ELECTRONIC_STEPS)
+    fractional = poscar.positions @ np.linalg.inv(poscar.cell)
+    response = {
+        'born_charges': planted_born_charges(poscar.symbols, fractional),
+        'epsilon': PLANTED_EPSILON,
+        'epsilon_ion': PLANTED_EPSILON_ION,
+    }
+    status = _write_task_outputs(workdir, incar, poscar, [state], finished=True, linear_response=response, fault=fault)
+    print('fake VASP: linear response with planted Born charges and dielectric tensors')
+    return status
+
+
+def run_fake_relax(workdir: pathlib.Path, incar: dict, poscar, fault: dict) -> int:
+    """The fake VASP's relaxation: BFGS on EMT until every force is below |EDIFFG| or NSW steps are done.
+
+    ISIF = 3 relaxes the cell too (ASE's ``FrechetCellFilter``). Each ionic step is the state where the
+    forces were computed; CONTCAR is the last one. Faults: ``stop_after`` k (killed after k ionic steps:
+    vasprun.xml cut, no OUTCAR footer, exit 137), ``nelm_at`` [steps] whose self-consistency stops at NELM.
+    """
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+
+    nsw, nelm = int(incar['NSW']), int(incar.get('NELM', 60))
+    fmax = abs(float(incar.get('EDIFFG', -0.01)))
+    atoms = _emt_atoms(poscar)
+    target = FrechetCellFilter(atoms) if int(incar.get('ISIF', 2)) >= 3 else atoms
+    optimizer = BFGS(target, logfile=None)
+    limit = min(nsw, int(fault.get('stop_after', nsw)))
+    steps = []
+    for _ in optimizer.irun(fmax=fmax, steps=nsw - 1):
+        number = len(steps) + 1
+        electronic = nelm if number in fault.get('nelm_at', []) else FAKE_ELECTRONIC_STEPS
+        steps.append(_emt_state(atoms, electronic))
+        if len(steps) >= limit:
+            break
+    finished = 'stop_after' not in fault or len(steps) < int(fault['stop_after'])
+    status = _write_task_outputs(workdir, incar, poscar, steps, finished=finished, fault=fault)
+    print(f'fake VASP: relaxation with EMT, {len(steps)} of at most {nsw} ionic steps')
+    return status

@@ -65,12 +65,8 @@ class TaskEngineMixin:
         spec.inputs['ase'].required = False
         spec.inputs['ase'].populate_defaults = False
         spec.inputs['ase'].help = 'The ASE engine: `code` (a Python with ase and the calculator), `model`, `metadata`.'
-        try:  # TEMPORARY while vasp_task.py is written
-            vasp_class = task_workchain('vasp')
-        except ImportError:
-            return
         spec.expose_inputs(
-            vasp_class,
+            task_workchain('vasp'),
             include=('vasp',),
             namespace_options={'required': False, 'populate_defaults': False},
         )

@@ -219,10 +219,10 @@ class VacancyWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
     def inspect_band_edge(self):
         node = self.ctx.band_edge
         reported = node.outputs.output_parameters.get_dict() if 'output_parameters' in node.outputs else {}
-        if not node.is_finished_ok or reported.get('valence_band_maximum_eV') is None:
+        if not node.is_finished_ok or reported.get('vbm_eV') is None:
             return self.exit_codes.ERROR_BAND_EDGE_FAILED.format(
                 message=f'{node.process_label}<{node.pk}> exit status {node.exit_status}, '
-                f'valence_band_maximum_eV {reported.get("valence_band_maximum_eV")}'
+                f'vbm_eV {reported.get("vbm_eV")}'
             )
         return None
 

@@ -27,8 +27,9 @@ def compute_vacancy_formation_energy(
 
     μ is either ``chemical_potential`` (``value_eV`` and ``description``, given by the user) or the energy per atom
     of ``reference_structure`` (``reference_energy`` in eV, computed with the same engine; ``reference_description``
-    says what it is). ``charge`` is the vacancy's charge q (default 0); a charged one needs
-    ``valence_band_maximum`` (eV) of the pristine cell and gives E_f with the Fermi level at the VBM.
+    says what it is). ``charge`` is the vacancy's charge q (default 0); a charged one needs ``band_edge``, the
+    ``output_parameters`` of a VASP static task of the pristine cell with its ``vbm_eV``, and gives E_f with the
+    Fermi level at the valence-band maximum.
     """
     species = vacancy['mobile_species']
     if chemical_potential is not None:
@@ -51,7 +52,7 @@ def compute_vacancy_formation_energy(
             pristine_energy.value,
             mu,
             charge=q,
-            valence_band_maximum_eV=None if band_edge is None else band_edge.get('valence_band_maximum_eV'),
+            valence_band_maximum_eV=None if band_edge is None else band_edge.get('vbm_eV'),
         )
     except ValueError as exception:
         return ExitCode(ERROR_INVALID_INPUT, f'ERROR_INVALID_INPUT: {exception}')
