@@ -68,8 +68,9 @@ def fit_elastic_tensor(deformations, stresses_GPa, reference_stress_GPa) -> np.n
 
     :param deformations: deformation gradients F (n × 3 × 3), the set of :func:`strain_deformations`.
     :param stresses_GPa: stress of each strained cell (n × 3 × 3, GPa, positive in tension).
-    :param reference_stress_GPa: the stress of the unstrained cell (3 × 3, GPa): the point at zero strain,
-        so a residual stress of an imperfect relaxation does not bias the slopes.
+    :param reference_stress_GPa: the stress of the unstrained cell (3 × 3, GPa): the point at zero strain of
+        every line. With strains symmetric about zero (as every protocol's) it does not change the slopes; with
+        an asymmetric set it keeps a residual stress from tilting them.
     :raises ValueError: when the set lacks one of the six independent strain states, or shapes disagree.
     """
     from pymatgen.analysis.elasticity import Deformation, ElasticTensor, Stress
