@@ -1,18 +1,20 @@
 #!/usr/bin/env runaiida
-"""The demo: Li diffusion in Li3N with the bundled CHGNet potential, with full provenance.
+"""The demo: Li3N through the whole protocol with the bundled CHGNet potential, with full provenance.
 
-Run with ``verdi run examples/submit_sse.py`` (``make demo`` sets everything up first). It builds
-a 2×2×2 Li3N supercell (32 sites) with one Li vacancy so that Li hops, runs one NVT MD at 700 K
-with the ``fast`` protocol of ``MdWorkChain`` (1 ps equilibration, 5 ps production, 2 fs steps),
-and prints D of Li with its fit window and the number of Li hops.
+Run with ``verdi run examples/submit_sse.py`` (``make demo`` sets everything up first). It runs one
+``SseWorkChain`` with the ``fast`` protocol on Li3N (P6/mmm, the experimental cell): the relaxation of cell
+and ions; the elastic tensor, the Γ phonons and the Li vacancy formation energy; NVT MD at 700 and 900 K of a
+2×2×2 supercell (32 atoms) and of the same supercell with one Li vacancy; a table row of the 54 descriptors
+per (temperature, composition); and the Arrhenius law per composition. It prints the rows' headline numbers
+and draws MSD(τ) of one run. About 8 minutes on 2 cores.
 
-Why 700 K: the potential is soft; at 1000 K it disorders the N framework, at 700 K the N atoms
-stay on their sites while about half of the Li ions hop within 5 ps.
+Why these temperatures: the potential is soft; at 1000 K it disorders the N framework, at 700–900 K the N
+atoms stay on their sites while Li hops.
 
-Options (after the script name): ``--temperature K``, ``--steps N`` and ``--equilibration-steps N``
-(production and equilibration; small values make a quick check),
-``--daemon`` to submit to a running daemon and follow it instead of running in this process,
-``--plot PATH`` where to draw MSD(τ) with the fit (default ``li3n_msd.png``; ``''`` for none).
+Options (after the script name): ``--temperatures 700 900``, ``--md-steps N`` and ``--equilibration-steps N``
+(small values make a quick check), ``--protocol fast|balanced|stringent``, ``--daemon`` to submit to a running
+daemon and follow it instead of running in this process, ``--plot PATH`` where to draw MSD(τ) with the fit
+(default ``li3n_msd.png``; ``''`` for none), ``--group LABEL`` the group that receives the workchain and rows.
 """
 
 from __future__ import annotations
@@ -30,60 +32,60 @@ from pymatgen.core import Lattice, Structure
 from aiida_superionic.analysis.plots import plot_msd
 from aiida_superionic.cli.setup import ensure_localhost_python_code
 from aiida_superionic.engines.ase import get_model_node
-from aiida_superionic.workflows.md import MdWorkChain
+from aiida_superionic.workflows.sse import SseWorkChain
 
 #: Li3N, P6/mmm, experimental lattice (a = 3.648 Å, c = 3.875 Å).
 LI3N_LATTICE = (3.648, 3.875)
 
 
-def li3n_with_vacancy() -> orm.StructureData:
-    """Return a 2×2×2 Li3N supercell with one Li(2) (in-plane) site removed: Li23N8."""
+def li3n() -> orm.StructureData:
+    """Return the Li3N unit cell (4 atoms); the workchain makes the supercells and the vacancies."""
     a, c = LI3N_LATTICE
     cell = Structure(
         Lattice.hexagonal(a, c),
         ['N', 'Li', 'Li', 'Li'],
         [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]],
     )
-    cell.make_supercell([2, 2, 2])
-    in_plane_li = next(
-        i for i, site in enumerate(cell) if site.specie.symbol == 'Li' and abs(site.frac_coords[2]) < 1e-6
-    )
-    cell.remove_sites([in_plane_li])
     return orm.StructureData(pymatgen=cell)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--temperature', type=float, default=700.0, help='temperature in K')
-    parser.add_argument('--steps', type=int, default=None, help='production steps (default: the protocol)')
-    parser.add_argument('--equilibration-steps', type=int, default=None, help='equilibration steps')
+    parser.add_argument('--temperatures', type=float, nargs='+', default=None, help='MD temperatures in K')
+    parser.add_argument('--md-steps', type=int, default=None, help='MD production steps (default: the protocol)')
+    parser.add_argument('--equilibration-steps', type=int, default=None, help='MD equilibration steps')
+    parser.add_argument('--protocol', default='fast', help='fast, balanced or stringent')
     parser.add_argument('--daemon', action='store_true', help='submit to the daemon and wait')
+    parser.add_argument('--group', default='superionic-demo', help='group of the workchain and its rows')
     parser.add_argument('--plot', default='li3n_msd.png', help='where to draw MSD(τ) with the fit ("" for none)')
     return parser.parse_args(argv)
 
 
 def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
-    overrides = {}
-    if arguments.steps is not None:
-        overrides['steps'] = arguments.steps
+    overrides = {'md': {}}
+    if arguments.temperatures:
+        overrides['temperatures'] = arguments.temperatures
+    if arguments.md_steps is not None:
+        overrides['md']['steps'] = arguments.md_steps
     if arguments.equilibration_steps is not None:
-        overrides['equilibration_steps'] = arguments.equilibration_steps
-    builder = MdWorkChain.get_builder_from_protocol(
-        code=ensure_localhost_python_code(),
-        structure=li3n_with_vacancy(),
-        temperature=arguments.temperature,
-        protocol='fast',
+        overrides['md']['equilibration_steps'] = arguments.equilibration_steps
+    builder = SseWorkChain.get_builder_from_protocol(
+        'ase',
+        li3n(),
+        arguments.protocol,
         overrides=overrides,
+        code=ensure_localhost_python_code(),
         model=get_model_node('chgnet'),
     )
-    builder.mobile_species = orm.Str('Li')
-    builder.metadata.label = f'Li3N demo {arguments.temperature:g} K'
+    builder.group_label = orm.Str(arguments.group)
+    builder.metadata.label = 'Li3N demo'
 
+    started = time.time()
     if arguments.daemon:
         node = engine.submit(builder)
-        print(f'Submitted MdWorkChain<{node.pk}>; following it (Ctrl-C stops following, not the work).')
+        print(f'Submitted SseWorkChain<{node.pk}>; following it (Ctrl-C stops following, not the work).')
         while not node.is_terminated:
-            time.sleep(5)
+            time.sleep(10)
             print(f'  {node.process_state.value}: {node.process_status or ""}', flush=True)
     else:
         workdir = pathlib.Path(builder.ase.code.computer.get_workdir().format(username=getpass.getuser()))
@@ -95,73 +97,75 @@ def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
         finally:
             stop.set()
             follower.join()
+    print(f'\nSseWorkChain<{node.pk}> finished in {(time.time() - started) / 60:.1f} min')
     return node
 
 
-def follow_md_progress(workdir: pathlib.Path, since: float, stop: threading.Event, every: float = 10.0) -> None:
-    """Echo the progress lines the MD writes to ``aiida.out`` in its job folder on this machine.
+def follow_md_progress(workdir: pathlib.Path, since: float, stop: threading.Event, every: float = 20.0) -> None:
+    """Echo the newest progress line of each running MD from ``aiida.out`` in its job folder on this machine.
 
-    Reads files only (no AiiDA calls from this thread): the newest ``aiida.out`` under the
-    computer's work directory that changed after ``since``.
+    Reads files only (no AiiDA calls from this thread).
     """
-    printed = 0
     while not stop.wait(every):
-        recent = [
-            path
-            for path in workdir.glob('??/??/*/aiida.out')
-            if path.stat().st_mtime > since and path.parent.stat().st_mtime > since - 60
-        ]
-        if not recent:
-            continue
-        lines = max(recent, key=lambda path: path.stat().st_mtime).read_text().splitlines()
-        for line in lines[printed:]:
-            if line.startswith('step'):
-                print(f'  MD {line}', flush=True)
-        printed = len(lines)
+        for path in sorted(workdir.glob('??/??/*/aiida.out')):
+            if path.stat().st_mtime < since or time.time() - path.stat().st_mtime > every:
+                continue
+            lines = [line for line in path.read_text().splitlines() if line.startswith('step')]
+            if lines:
+                print(f'  MD {path.parent.name[:8]}: {lines[-1]}', flush=True)
 
 
 def print_summary(node: orm.WorkflowNode, plot: str) -> None:
-    print()
-    if 'descriptors' not in node.outputs:
-        print(f'MdWorkChain<{node.pk}> ended with exit status {node.exit_status}: {node.exit_message}')
+    print(
+        f'Material:   {node.inputs.structure.get_formula()}, engine {node.inputs.engine.value}, '
+        f'protocol {node.inputs.protocol.value}'
+    )
+    if 'rows' not in node.outputs or not node.outputs.rows:
+        print(f'No rows: exit status {node.exit_status}: {node.exit_message}')
         print(f'See `verdi process report {node.pk}`.')
         sys.exit(1)
-    values = node.outputs.descriptors.get_dict()
-    print(f'Material:      {node.inputs.structure.get_formula()} (mobile species {values["mobile_species"]})')
-    print(f'Temperature:   {node.inputs.temperature.value:g} K')
-    print(f'Model:         {node.inputs.ase.model["name"]} {node.inputs.ase.model["model_version"]}')
-    std = values.get('diffusion_coefficient_std_cm2_s', float('nan'))
-    print(f'D:             {values["diffusion_coefficient_cm2_s"]:.3e} ± {std:.1e} cm²/s (1σ, block averaging)')
-    print(
-        f'Fit window:    {values["diffusion_fit_start_ps"]:.2f}–{values["diffusion_fit_end_ps"]:.2f} ps '
-        f'of {values["analysed_time_ps"]:.2f} ps analysed (τmax/2..τmax), R² = {values["diffusion_fit_r_squared"]:.3f}'
-    )
-    print(
-        f'Hops:          {values["mobile_ion_hops"]} ({values["mobile_ions_that_hopped"]} of '
-        f'{values["mobile_ions"]} ions moved > {values["hop_distance_A"]:.2f} Å)'
-    )
-    verdict = values['diffusivity_verdict']
-    print(
-        f'Verdict:       {verdict}'
-        + ('' if verdict == 'diffusive' else f' (D is flagged: {values["diffusivity_reason"]})')
-    )
-    if 'mean_frequency_meV_all' in values:
+    rows = {label: row.get_dict() for label, row in node.outputs.rows.items()}
+    first = next(iter(rows.values()))
+    print(f'Model:      {first["model"]}')
+    print(f'Elastic:    B = {_number(first["bulk_modulus_GPa"])} GPa, G = {_number(first["shear_modulus_GPa"])} GPa')
+    print(f'Γ phonons:  lowest optical mode {_number(first["lowest_optical_frequency_meV"])} meV (imaginary < 0)')
+    print(f'Vacancy:    E_vac = {_number(first["vacancy_formation_energy_eV"])} eV')
+    print()
+    print(f'{"run":<22} {"T (K)":>6} {"D (cm²/s)":>11} {"verdict":<14} {"⟨ω⟩ Li (meV)":>12} {"Lindemann":>9}')
+    for label, row in sorted(rows.items(), key=lambda item: (not item[1]['stoichiometric'], item[1]['temperature_K'])):
+        verdict = node.outputs.md[label]['diffusivity_verdict'] if label in node.outputs.md else ''
         print(
-            f'Vibrations:    <ω> = {values["mean_frequency_meV_framework"]:.1f} meV (framework), '
-            f'{values["mean_frequency_meV_mobile"]:.1f} meV ({values["mobile_species"]}); '
-            f'Lindemann ratio {values["lindemann_ratio"]:.3f}'
+            f'{label:<22} {row["temperature_K"]:>6g} {_number(row["diffusion_coefficient_cm2_s"], ".2e"):>11} '
+            f'{verdict:<14} {_number(row["mean_frequency_meV_mobile"], ".1f"):>12} '
+            f'{_number(row["lindemann_ratio"], ".3f"):>9}'
         )
-    if 'energy_drift_meV_atom_ps' in values:
-        print(f'Energy drift:  {values["energy_drift_meV_atom_ps"]:.3g} meV/atom/ps (of the conserved energy)')
-    print(f'Workchain:     pk {node.pk}, uuid {node.uuid}, exit status {node.exit_status}')
-    print(f'Inspect with:  verdi process show {node.pk}   |   verdi process report {node.pk}')
+    for composition, fit in node.outputs.get('arrhenius', {}).items():
+        values = fit.get_dict()
+        print(
+            f'Arrhenius ({composition}): Ea = {values["activation_energy_eV"]:.3f} ± '
+            f'{values.get("activation_energy_std_eV", float("nan")):.3f} eV'
+        )
+    print(f'\nWorkchain:  pk {node.pk}, exit status {node.exit_status} {node.exit_message or ""}')
+    print(f'Inspect:    verdi process status {node.pk}   |   verdi process report {node.pk}')
+    print(f'Table:      aiida-superionic export table.csv -G {node.inputs.group_label.value}')
     if plot:
-        model = node.inputs.ase.model['name']
-        title = f'{node.inputs.structure.get_formula()}, {node.inputs.temperature.value:g} K, {model}'
-        print(f'MSD figure:    {plot_msd(node.outputs.msd, node.outputs.descriptors, plot, title=title)}')
-    flagged = (MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status, MdWorkChain.exit_codes.ERROR_NO_HOPS.status)
-    if node.exit_status not in (0, *flagged):
-        sys.exit(1)  # a flagged D of a short run is still a result; anything else is a failure
+        md = _first_md(node)
+        if md is not None and 'msd' in md.outputs:
+            title = f'{md.inputs.structure.get_formula()}, {md.inputs.temperature.value:g} K, {first["model"]}'
+            print(f'MSD figure: {plot_msd(md.outputs.msd, md.outputs.descriptors, plot, title=title)}')
+    if node.exit_status != 0:
+        sys.exit(1)
+
+
+def _first_md(node):
+    for link in node.base.links.get_outgoing(link_label_filter='md_stoichiometric_%').all():
+        if isinstance(link.node, orm.WorkflowNode):
+            return link.node
+    return None
+
+
+def _number(value, spec: str = '.3g') -> str:
+    return 'n/a' if value is None else format(value, spec)
 
 
 if __name__ == '__main__':

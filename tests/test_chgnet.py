@@ -11,7 +11,6 @@ from aiida.engine import run_get_node
 
 from aiida_superionic.calculations.ase import AseCalculation
 from aiida_superionic.engines.ase import get_model_node, runner
-from aiida_superionic.workflows.md import MdWorkChain
 
 pytestmark = pytest.mark.chgnet
 
@@ -59,25 +58,24 @@ def test_short_chgnet_md(aiida_profile, python_code, generate_structure):
 
 @pytest.mark.slow
 def test_demo_script_runs_with_a_test_size_switch(aiida_profile, aiida_localhost, capsys, monkeypatch, tmp_path):
-    """``examples/submit_sse.py`` end to end on CHGNet, 150 steps instead of the protocol's 3000."""
+    """``examples/submit_sse.py`` end to end on CHGNet: the whole fast protocol, with 100 MD steps per run."""
     import pathlib
 
     script = pathlib.Path(__file__).resolve().parents[1] / 'examples' / 'submit_sse.py'
     figure = tmp_path / 'msd.png'
-    monkeypatch.setattr(
-        'sys.argv', [str(script), '--steps', '150', '--equilibration-steps', '0', '--plot', str(figure)]
-    )
-    runpy.run_path(str(script), run_name='__main__')
+    arguments = ['--md-steps', '100', '--equilibration-steps', '0', '--plot', str(figure), '--group', 'demo-test']
+    monkeypatch.setattr('sys.argv', [str(script), *arguments])
+    runpy.run_path(str(script), run_name='__main__')  # exits 1 when a child failed
     printed = capsys.readouterr().out
-    for expected in ('Material:      Li23N8', 'Temperature:   700 K', 'D:', 'Fit window:', 'Hops:', 'Workchain:'):
+    for expected in ('Material:   Li3N', 'Model:      chgnet', 'Elastic:', 'Γ phonons:', 'Vacancy:', 'Workchain:'):
         assert expected in printed
+    for label in ('stoichiometric_700K', 'stoichiometric_900K', 'vacancy_700K', 'vacancy_900K'):
+        assert label in printed
     assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     query = orm.QueryBuilder().append(
-        orm.WorkflowNode, filters={'process_type': 'aiida.workflows:superionic.md'}, tag='wc'
+        orm.WorkflowNode, filters={'process_type': 'aiida.workflows:superionic.sse'}, tag='wc'
     )
     node = query.order_by({'wc': {'ctime': 'desc'}}).first()[0]
-    # 150 steps are too short for Li to hop much: D is flagged (exit 412 or 417), every output is there.
-    flagged = (MdWorkChain.exit_codes.ERROR_TOO_FEW_HOPS.status, MdWorkChain.exit_codes.ERROR_NO_HOPS.status)
-    assert node.exit_status in (0, *flagged)
-    assert {'descriptors', 'msd', 'vdos', 'trajectory'} <= set(node.outputs)
-    assert 'Verdict:' in printed
+    assert len(node.outputs.rows) == 4
+    # 100 steps are too short for a D (the rows are flagged), not for the rows: every child finished.
+    assert node.exit_status == 0, node.exit_message

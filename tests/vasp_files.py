@@ -306,6 +306,7 @@ def outcar_header_text(
     mdalgo: int | None = 2,
     incar_echo: bool = True,
     steps: int = 2,
+    nfree: int = 0,
 ) -> str:
     """The beginning of a VASP 6 OUTCAR of an MD run: INCAR echo, POTCAR, parameter section, the first ionic steps.
 
@@ -352,7 +353,7 @@ def outcar_header_text(
         f'   NSW    = {nsw:6d}    number of steps for IOM',
         f'   NBLOCK = {nblock:6d};   KBLOCK = {kblock:6d}    inner block; outer block ',
         f'   IBRION = {ibrion:6d}    ionic relax: 0-MD 1-quasi-New 2-CG',
-        '   NFREE  =      0    steps in history (QN), initial steepest desc. (CG)',
+        f'   NFREE  = {nfree:6d}    steps in history (QN), initial steepest desc. (CG)',
         f'   ISIF   = {isif:6d}    stress and relaxation',
         '   IWAVPR =     11    prediction:  0-non 1-charg 2-wave 3-comb',
         '   ISYM   =      0    0-nonsym 1-usesym 2-fastsym',
@@ -489,13 +490,16 @@ def md_outcar_text(
     finished: bool = True,
     ibrion: int = 0,
     isif: int = 2,
+    nfree: int = 0,
+    before_footer: str = '',
 ) -> str:
     """An MD OUTCAR: :func:`outcar_header_text`, the electronic iterations of each ionic step, the timing footer.
 
     aiida-vasp decides from it whether the run finished (the footer) and whether the last self-consistency
     reached NELM; ``finished=False`` leaves the footer out, as a killed run does. With ``ibrion`` other than 0
     it is the OUTCAR of a static run (−1), a relaxation (1–3) or a linear response (7, 8): aiida-vasp reads
-    IBRION, NSW and the iterations to decide whether a relaxation converged.
+    IBRION, NSW and the iterations to decide whether a relaxation converged. ``before_footer`` is written after
+    the last iteration (the elastic moduli of IBRION = 6, say).
     """
     text = outcar_header_text(
         potim=potim,
@@ -508,6 +512,7 @@ def md_outcar_text(
         steps=0,
         ibrion=ibrion,
         isif=isif,
+        nfree=nfree,
     )
     text = text.replace('   NELM   =     60;', f'   NELM   = {nelm:5d};')
     lines = []
@@ -515,6 +520,8 @@ def md_outcar_text(
         for iteration in range(1, int(count) + 1):
             lines += [f'{"-" * 41} Iteration {step:6d}({iteration:4d})  {"-" * 39}', '']
         lines += ['  free energy    TOTEN  =      -100.00000000 eV', '']
+    if before_footer:
+        lines += before_footer.splitlines()
     if finished:
         lines += [
             ' General timing and accounting informations for this job:',
@@ -595,8 +602,9 @@ def _next_fault() -> dict:
 def run_fake_vasp(workdir='.') -> int:
     """A fake VASP for ``mock-vasp``'s ``MOCK_VASP_VASP_CMD``: EMT (ASE) behind the files VASP writes.
 
-    What it does depends on the INCAR, as VASP's would: IBRION = 0 an MD (:func:`run_fake_md`); LEPSILON or
-    IBRION 5–8 a linear response (:func:`run_fake_dfpt`); IBRION 1–3 with NSW > 0 a relaxation
+    What it does depends on the INCAR, as VASP's would: IBRION = 0 an MD (:func:`run_fake_md`); IBRION 5 or 6
+    with ISIF ≥ 3 and without LEPSILON the elastic tensor by finite differences (:func:`run_fake_elastic`);
+    LEPSILON or IBRION 5–8 a linear response (:func:`run_fake_dfpt`); IBRION 1–3 with NSW > 0 a relaxation
     (:func:`run_fake_relax`); anything else a static calculation (:func:`run_fake_static`). IBRION defaults
     as in VASP: −1 for NSW = 0 or 1, 0 otherwise. One fault per run is taken from ``$FAKE_VASP_FAULTS``.
     """
@@ -613,6 +621,8 @@ def run_fake_vasp(workdir='.') -> int:
     ibrion = int(incar.get('IBRION', -1 if nsw <= 1 else 0))
     if ibrion == 0:
         return run_fake_md(workdir, incar, poscar, fault)
+    if ibrion in (5, 6) and int(incar.get('ISIF', 2)) >= 3 and incar.get('LEPSILON') is not True:
+        return run_fake_elastic(workdir, incar, poscar, fault)
     if incar.get('LEPSILON') is True or 5 <= ibrion <= 8:
         return run_fake_dfpt(workdir, incar, poscar, fault)
     if ibrion in (1, 2, 3) and nsw > 0:
@@ -924,8 +934,23 @@ def _nelect(incar: dict, poscar) -> float:
     return float(incar.get('NELECT', 11.0 * len(poscar.symbols)))
 
 
-def _write_task_outputs(workdir, incar, poscar, steps, *, finished, bands=None, linear_response=None, fault=None):
-    """Write vasprun.xml, OUTCAR and CONTCAR (the last step's state) of a task run; return VASP's exit status."""
+def _write_task_outputs(
+    workdir,
+    incar,
+    poscar,
+    steps,
+    *,
+    finished,
+    bands=None,
+    linear_response=None,
+    fault=None,
+    outcar_extra='',
+    contcar_step=-1,
+):
+    """Write vasprun.xml, OUTCAR and CONTCAR (the state of step ``contcar_step``, the last by default) of a task
+    run; return VASP's exit status. ``outcar_extra`` is written in OUTCAR after the last iteration, before the
+    timing footer.
+    """
     fault = fault or {}
     kpoints, weights, mesh = read_kpoints(workdir / 'KPOINTS')
     nelect = _nelect(incar, poscar)
@@ -954,7 +979,7 @@ def _write_task_outputs(workdir, incar, poscar, steps, *, finished, bands=None, 
     outcar = md_outcar_text(
         [step['electronic_steps'] for step in steps] or [1],
         nsw=int(incar.get('NSW', 0)),
-        potim=0.5,
+        potim=float(incar.get('POTIM', 0.5)),
         nblock=1,
         tebeg=0.0,
         smass=0.0,
@@ -962,10 +987,12 @@ def _write_task_outputs(workdir, incar, poscar, steps, *, finished, bands=None, 
         finished=finished,
         ibrion=int(incar.get('IBRION', -1)),
         isif=int(incar.get('ISIF', 2)),
+        nfree=int(incar.get('NFREE', 0)),
+        before_footer=outcar_extra,
     )
     (workdir / 'OUTCAR').write_text(outcar)
     if steps and not fault.get('no_contcar'):
-        last = steps[-1]
+        last = steps[contcar_step]
         write_contcar(workdir / 'CONTCAR', poscar.species, poscar.counts, last['cell'], last['fractional'])
     return 0 if finished else 137
 
@@ -1030,4 +1057,172 @@ def run_fake_relax(workdir: pathlib.Path, incar: dict, poscar, fault: dict) -> i
     finished = 'stop_after' not in fault or len(steps) < int(fault['stop_after'])
     status = _write_task_outputs(workdir, incar, poscar, steps, finished=finished, fault=fault)
     print(f'fake VASP: relaxation with EMT, {len(steps)} of at most {nsw} ionic steps')
+    return status
+
+
+# ------------------------------------------------------------------------------ elastic tensor (IBRION = 6)
+
+#: The strain components of VASP's elastic moduli, in its order (rows and columns of OUTCAR's tables), as index
+#: pairs of the 3 × 3 tensors.
+VASP_STRAIN_COMPONENTS = (
+    ('XX', (0, 0)),
+    ('YY', (1, 1)),
+    ('ZZ', (2, 2)),
+    ('XY', (0, 1)),
+    ('YZ', (1, 2)),
+    ('ZX', (2, 0)),
+)
+
+#: eV/Å³ in kbar.
+EV_A3_IN_KBAR = 1602.1766208
+
+#: Finite-difference stencils of VASP's NFREE: (multiples of the step, weights); the derivative is
+#: Σ wₖ f(mₖ h) / h (VASP's finite_diff.F: central differences for 2, the five-point formula for 4).
+NFREE_STENCILS = {2: ((1, -1), (0.5, -0.5)), 4: ((2, 1, -1, -2), (-1 / 12, 8 / 12, -8 / 12, 1 / 12))}
+
+
+def _voigt_vasp(tensor: np.ndarray) -> np.ndarray:
+    """A symmetric 3 × 3 tensor as its six components in VASP's order XX YY ZZ XY YZ ZX."""
+    return np.array([tensor[i, j] for _, (i, j) in VASP_STRAIN_COMPONENTS])
+
+
+def _strain_tensor(component: int, amount: float) -> np.ndarray:
+    """The symmetric strain with VASP's component ``component`` at ``amount`` (a shear as the engineering γ)."""
+    _, (i, j) = VASP_STRAIN_COMPONENTS[component]
+    strain = np.zeros((3, 3))
+    if i == j:
+        strain[i, i] = amount
+    else:
+        strain[i, j] = strain[j, i] = amount / 2.0
+    return strain
+
+
+def emt_elastic_moduli_kbar(atoms, potim: float = 0.015, nfree: int = 2) -> dict:
+    """The blocks of OUTCAR's elastic moduli for ``atoms`` with EMT, computed as VASP does with IBRION = 6.
+
+    A recording the project makes with EMT, in VASP's units (kbar) and order (XX YY ZZ XY YZ ZX, rows the
+    strain, columns the stress), with VASP's algorithm: the reference; each strain component at ±POTIM (and
+    ±2 POTIM for NFREE = 4), ions clamped at their fractional positions (F = 1 + ε, ε symmetric, a shear as
+    the engineering strain); each atom displaced by ±POTIM Å along x, y and z. From them:
+
+    - ``rigid``: C⁰_kl = dσ_l/dε_k (σ positive in tension, so the moduli are positive, as VASP prints them);
+    - ``symmetrized``: (C⁰ + C⁰ᵀ)/2 (VASP also imposes the crystal's symmetry, which a recording does not need);
+    - ``ionic``: the relaxation of the ions at fixed strain in the harmonic approximation, −Γᵀ K⁺ Γ / V, with
+      the internal strain Γ_ak = dF_a/dε_k (eV/Å per unit strain) and the force constants K = −dF/du (eV/Å²)
+      whose pseudo-inverse K⁺ leaves the three translations out;
+    - ``total``: ``symmetrized`` + ``ionic``, the relaxed-ion moduli.
+
+    Also ``states``: the configurations in the order the fake writes them (reference, ionic displacements, strained
+    cells), each as :func:`_emt_state` gives it.
+    """
+    from ase.calculators.emt import EMT
+
+    offsets, weights = NFREE_STENCILS[nfree]
+    reference = atoms.copy()
+    reference.calc = EMT()
+    states = [_emt_state(reference, FAKE_ELECTRONIC_STEPS)]
+    count = len(reference)
+    cell = np.array(reference.cell)
+    fractional = reference.get_scaled_positions(wrap=False)
+
+    def evaluate(candidate):
+        candidate.calc = EMT()
+        state = _emt_state(candidate, FAKE_ELECTRONIC_STEPS)
+        states.append(state)
+        stress_GPa = -state['stress_kbar'] / 10.0  # back to positive in tension
+        return state['forces'], stress_GPa
+
+    constants = np.zeros((3 * count, 3 * count))
+    for atom in range(count):
+        for axis in range(3):
+            derivative = np.zeros(3 * count)
+            for offset, weight in zip(offsets, weights, strict=True):
+                displaced = reference.copy()
+                displaced.positions[atom, axis] += offset * potim
+                forces, _ = evaluate(displaced)
+                derivative += weight * forces.ravel() / potim
+            constants[:, 3 * atom + axis] = -derivative
+    constants = (constants + constants.T) / 2.0
+
+    rigid = np.zeros((6, 6))
+    internal = np.zeros((3 * count, 6))
+    for component in range(6):
+        for offset, weight in zip(offsets, weights, strict=True):
+            deformation = np.eye(3) + _strain_tensor(component, offset * potim)
+            strained = reference.copy()
+            strained.set_cell(cell @ deformation.T, scale_atoms=False)
+            strained.set_scaled_positions(fractional)
+            forces, stress_GPa = evaluate(strained)
+            rigid[component] += weight * _voigt_vasp(stress_GPa) * 10.0 / potim  # kbar
+            internal[:, component] += weight * forces.ravel() / potim
+
+    translations = np.zeros((3 * count, 3))
+    for axis in range(3):
+        translations[axis::3, axis] = 1.0 / np.sqrt(count)
+    projector = np.eye(3 * count) - translations @ translations.T
+    values, vectors = np.linalg.eigh(projector @ constants @ projector)
+    kept = np.abs(values) > 1e-6 * np.abs(values).max()
+    inverse = (vectors[:, kept] / values[kept]) @ vectors[:, kept].T
+    ionic = -(internal.T @ inverse @ internal) / reference.get_volume() * EV_A3_IN_KBAR
+    symmetrized = (rigid + rigid.T) / 2.0
+    return {
+        'rigid': rigid,
+        'symmetrized': symmetrized,
+        'ionic': ionic,
+        'total': symmetrized + ionic,
+        'states': states,
+    }
+
+
+def elastic_moduli_text(moduli: dict) -> str:
+    """OUTCAR's elastic moduli blocks of IBRION = 6 with ISIF ≥ 3, laid out as VASP 5.4/6 prints them.
+
+    Four tables in kbar, each a title, ``Direction`` and the components XX YY ZZ XY YZ ZX, a rule, six rows
+    ``(1X,A2,5X,6F12.4)`` and a rule: "ELASTIC MODULI  (kBar)" (rigid ions, two spaces before the bracket),
+    "SYMMETRIZED ELASTIC MODULI (kBar)", "ELASTIC MODULI CONTR FROM IONIC RELAXATION (kBar)" and "TOTAL
+    ELASTIC MODULI (kBar)", as in real OUTCARs (parsevasp's ``Outcar`` and pymatgen's
+    ``Outcar.read_elastic_tensor`` read the title, skip two lines and take six rows).
+    """
+    rule = ' ' + '-' * 80
+    direction = ' Direction    XX          YY          ZZ          XY          YZ          ZX'
+    blocks = (
+        ('  ELASTIC MODULI  (kBar)', moduli['rigid']),
+        ('  SYMMETRIZED ELASTIC MODULI (kBar)', moduli['symmetrized']),
+        (' ELASTIC MODULI CONTR FROM IONIC RELAXATION (kBar)', moduli['ionic']),
+        (' TOTAL ELASTIC MODULI (kBar)', moduli['total']),
+    )
+    lines = ['']
+    for title, table in blocks:
+        lines += [title, direction, rule]
+        for (label, _), row in zip(VASP_STRAIN_COMPONENTS, np.asarray(table, dtype=float), strict=True):
+            lines.append(f' {label}     ' + ''.join(f'{value:12.4f}' for value in row))
+        lines += [rule, '', '']
+    return '\n'.join(lines) + '\n'
+
+
+def run_fake_elastic(workdir: pathlib.Path, incar: dict, poscar, fault: dict) -> int:
+    """The fake VASP's IBRION = 6 with ISIF ≥ 3: the elastic moduli of :func:`emt_elastic_moduli_kbar`.
+
+    vasprun.xml has every configuration (the reference first, as VASP computes it first; then the ionic
+    displacements and the strained cells), so aiida-vasp's ``misc`` has the last one's forces and stress, not
+    the reference's; CONTCAR is the reference (VASP moves nothing for good); OUTCAR has an iteration block per
+    configuration and the moduli tables (:func:`elastic_moduli_text`) before its footer. A recording the project
+    makes with EMT, not VASP's numbers.
+    """
+    nfree = int(incar.get('NFREE', 2))
+    if nfree not in NFREE_STENCILS:
+        print(f'fake VASP: NFREE = {nfree} is not faked (2 or 4)')
+        return 1
+    moduli = emt_elastic_moduli_kbar(_emt_atoms(poscar), float(incar.get('POTIM', 0.015)), nfree)
+    status = _write_task_outputs(
+        workdir,
+        incar,
+        poscar,
+        moduli['states'],
+        finished=True,
+        fault=fault,
+        outcar_extra=elastic_moduli_text(moduli),
+        contcar_step=0,
+    )
+    print(f'fake VASP: elastic moduli with EMT by finite differences, {len(moduli["states"])} configurations')
     return status

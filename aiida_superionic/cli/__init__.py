@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from .analysis import cmd_analyze, cmd_export
 from .importer import cmd_import
+from .launch import cmd_launch
 from .setup import cmd_setup
 
 
@@ -16,3 +18,6 @@ def cmd_root():
 
 cmd_root.add_command(cmd_setup)
 cmd_root.add_command(cmd_import)
+cmd_root.add_command(cmd_export)
+cmd_root.add_command(cmd_analyze)
+cmd_root.add_command(cmd_launch)

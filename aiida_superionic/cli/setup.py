@@ -26,8 +26,12 @@ def ensure_profile(profile_name: str = DEFAULT_PROFILE_NAME) -> str:
     from aiida.manage.configuration import get_config, reset_config
 
     config = get_config(create=True)
-    if config.default_profile_name:
+    # A default that names a deleted profile (the config file keeps the name) counts as none.
+    if config.default_profile_name in config.profile_names:
         return config.default_profile_name
+    if profile_name in config.profile_names:
+        config.set_default_profile(profile_name, overwrite=True).store()
+        return profile_name
     verdi = shutil.which('verdi', path=str(pathlib.Path(sys.executable).parent)) or 'verdi'
     command = [verdi, 'presto', '--use-zeromq', '--profile-name', profile_name, '--non-interactive']
     subprocess.run(command, check=True)

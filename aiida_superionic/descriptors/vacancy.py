@@ -99,3 +99,22 @@ def vacancy_formation_energy(
             raise ValueError('a charged vacancy needs the valence-band maximum of the pristine cell')
         energy += charge * (valence_band_maximum_eV + fermi_level_eV)
     return float(energy)
+
+
+def vacancy_count(mobile_ions: int, fraction: float) -> int:
+    """Mobile-ion vacancies for a fraction of the mobile ions: round(fraction × n), at least one, fewer than n."""
+    if mobile_ions < 2:
+        raise ValueError(f'a cell with {mobile_ions} mobile ion(s) cannot keep one after a vacancy: use a larger cell')
+    if not 0 < fraction < 1:
+        raise ValueError(f'the vacancy fraction must be between 0 and 1, got {fraction}')
+    return min(mobile_ions - 1, max(1, round(fraction * mobile_ions)))
+
+
+def choose_vacancy_sites(mobile_indices, count: int, seed: int) -> list[int]:
+    """``count`` distinct sites among ``mobile_indices`` drawn with ``seed`` (sorted), for an MD cell with vacancies.
+
+    A uniform draw, not one per symmetry orbit: with several vacancies in a large cell the draw samples the
+    orbits in proportion to their multiplicity, as a real vacancy population would at high temperature.
+    """
+    indices = np.asarray(sorted(int(index) for index in mobile_indices))
+    return sorted(int(i) for i in np.random.default_rng(seed).choice(indices, size=count, replace=False))

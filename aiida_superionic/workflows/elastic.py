@@ -1,9 +1,10 @@
-"""``ElasticWorkChain``: the elastic tensor from strained cells and the 13 mechanical–elastic descriptors."""
+"""``ElasticWorkChain``: the elastic tensor from strained cells (or VASP's IBRION = 6) and the 13
+mechanical–elastic descriptors."""
 
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import ToContext, WorkChain
+from aiida.engine import ToContext, WorkChain, if_
 
 from ..calculations.functions.compute_elastic_descriptors import (
     ELASTIC_TENSOR_ARRAY,
@@ -20,6 +21,16 @@ from .task import task_parameters
 #: Relative asymmetry of the fit (max |C_ij − C_ji| / max |C_ij|) above which the report warns.
 NOISY_FIT_ASYMMETRY = 0.05
 
+#: The methods of ``method``: finite strains through the task interface (any engine), or VASP's own finite
+#: differences (IBRION = 6, ISIF = 3: one ``elastic`` task), VASP only.
+METHODS = ('strains', 'vasp_ibrion6')
+
+#: Why ``vasp_ibrion6`` needs the VASP engine (also in the docs).
+IBRION6_NEEDS_VASP = (
+    "`method` 'vasp_ibrion6' is VASP's own elastic tensor (IBRION = 6, ISIF = 3) and needs `engine` 'vasp'; "
+    "on the {engine} engine use `method` 'strains' (finite strains through the task interface)"
+)
+
 
 def validate_strains(node: orm.Dict, _) -> str | None:
     values = node.get_dict()
@@ -33,19 +44,55 @@ def validate_strains(node: orm.Dict, _) -> str | None:
     return None
 
 
+def validate_method(node: orm.Str, _) -> str | None:
+    if node.value not in METHODS:
+        return f'`method` must be one of {list(METHODS)}, got {node.value!r}'
+    return None
+
+
+def check_method(method: str, engine: str, relax_ions: bool) -> str | None:
+    """Return why ``method`` cannot run on ``engine`` with ``relax_ions``, or None."""
+    if method == 'vasp_ibrion6':
+        if engine != 'vasp':
+            return IBRION6_NEEDS_VASP.format(engine=engine)
+        if not relax_ions:
+            return (
+                "`relax_ions` false with `method` 'vasp_ibrion6': VASP gives both tensors in one run; the relaxed-ion "
+                'one is used, the clamped-ion one is the `clamped_ion_elastic_tensor_GPa` array of `elastic_tensor`'
+            )
+    return None
+
+
 def validate_inputs(inputs, _) -> str | None:
-    return check_engine_inputs(inputs, ('static', 'relax'))
+    method = inputs['method'].value if 'method' in inputs else 'strains'
+    if method not in METHODS:
+        return None  # the port validator of ``method`` says it
+    engine = inputs['engine'].value if 'engine' in inputs else 'ase'
+    relax_ions = inputs['relax_ions'].value if 'relax_ions' in inputs else True
+    message = check_method(method, engine, relax_ions)
+    if message:
+        return message
+    return check_engine_inputs(inputs, ('elastic',) if method == 'vasp_ibrion6' else ('static', 'relax'))
 
 
 class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain):
-    """The relaxed-ion elastic tensor of a structure by finite strains, on either engine, and its descriptors.
+    """The relaxed-ion elastic tensor of a structure and its descriptors, by finite strains on either engine or
+    by VASP's own finite differences.
 
-    The input structure is taken as the equilibrium one (relax it first, cell included). Each of the six
-    independent strain components is applied at the magnitudes of ``strains``; in each strained cell the
-    ions are relaxed at fixed cell (``relax_ions``) and the stress is read. pymatgen's
-    ``ElasticTensor.from_independent_strains`` fits C_ij through the reference stress of the unstrained
-    cell, and ``compute_elastic_descriptors`` gives the 13 mechanical–elastic descriptors. A tensor that is
-    not mechanically stable is output all the same, for inspection, with exit status 410.
+    The input structure is taken as the equilibrium one (relax it first, cell included). ``method``:
+
+    - ``strains`` (default, either engine): each of the six independent strain components is applied at the
+      magnitudes of ``strains``; in each strained cell the ions are relaxed at fixed cell (``relax_ions``) and
+      the stress is read. pymatgen's ``ElasticTensor.from_independent_strains`` fits C_ij through the reference
+      stress of the unstrained cell.
+    - ``vasp_ibrion6`` (VASP only): one ``elastic`` task, VASP's IBRION = 6 with ISIF = 3 (NFREE = 2, POTIM =
+      0.015: the task's defaults), whose relaxed-ion tensor ("TOTAL ELASTIC MODULI", ionic relaxation from the
+      internal strain and the Γ-point force constants) is the ``elastic_tensor`` output as the task made it
+      (with the clamped-ion tensor beside it). ``strains`` and ``max_force`` are not used; ``relax_ions`` must
+      be true.
+
+    ``compute_elastic_descriptors`` then gives the 13 mechanical–elastic descriptors. A tensor that is not
+    mechanically stable is output all the same, for inspection, with exit status 410.
     """
 
     _protocol_name = 'elastic'
@@ -69,7 +116,8 @@ class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
             'relax_ions',
             valid_type=orm.Bool,
             default=lambda: orm.Bool(True),
-            help='Relax the ions in every strained cell (the relaxed-ion tensor, as the paper); false: clamped ions.',
+            help='Relax the ions in every strained cell (the relaxed-ion tensor, as the paper); false: clamped ions '
+            '(`strains` only: `vasp_ibrion6` gives both tensors and needs it true).',
         )
         spec.input(
             'max_force',
@@ -77,17 +125,33 @@ class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
             default=lambda: orm.Float(0.01),
             help='Force threshold of the ionic relaxations (eV/Å).',
         )
+        spec.input(
+            'method',
+            valid_type=orm.Str,
+            default=lambda: orm.Str('strains'),
+            validator=validate_method,
+            help="`strains`: finite strains through the task interface, on either engine; `vasp_ibrion6`: VASP's "
+            'own finite differences (IBRION = 6, ISIF = 3) in one calculation, VASP only.',
+        )
         cls.define_engines(spec)
         spec.inputs.validator = validate_inputs
         spec.outline(
-            cls.generate_strains,
-            cls.run_strained,
-            cls.inspect_strained,
-            cls.fit,
+            if_(cls.uses_strains)(
+                cls.generate_strains,
+                cls.run_strained,
+                cls.inspect_strained,
+                cls.fit,
+            ).else_(
+                cls.run_vasp_elastic,
+                cls.inspect_vasp_elastic,
+            ),
             cls.descriptors,
         )
         spec.output(
-            'elastic_tensor', valid_type=orm.ArrayData, help='Array `elastic_tensor_GPa`: the 6 × 6 Voigt C (GPa).'
+            'elastic_tensor',
+            valid_type=orm.ArrayData,
+            help='Array `elastic_tensor_GPa`: the 6 × 6 Voigt C (GPa); with `vasp_ibrion6` also '
+            '`clamped_ion_elastic_tensor_GPa`.',
         )
         spec.output(
             'descriptors',
@@ -101,6 +165,11 @@ class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
         spec.exit_code(402, 'ERROR_STRAINED_FAILED', message='Calculations of strained cells failed: {message}')
         spec.exit_code(403, 'ERROR_FIT_FAILED', message='The elastic tensor could not be fitted: {message}')
         spec.exit_code(
+            404,
+            'ERROR_VASP_ELASTIC_FAILED',
+            message="VASP's elastic-tensor calculation (IBRION = 6) failed: {message}",
+        )
+        spec.exit_code(
             410,
             'ERROR_MECHANICALLY_UNSTABLE',
             message='The elastic tensor is not mechanically stable (it is output for inspection): {message}',
@@ -108,9 +177,33 @@ class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
 
     @classmethod
     def _apply_protocol(cls, builder, inputs: dict) -> None:
+        message = check_method(inputs['method'], builder.engine.value, inputs['relax_ions'])
+        if message:
+            raise ValueError(message)
+        builder.method = orm.Str(inputs['method'])
         builder.strains = orm.Dict(inputs['strains'])
         builder.relax_ions = orm.Bool(inputs['relax_ions'])
         builder.max_force = orm.Float(inputs['max_force'])
+
+    def uses_strains(self) -> bool:
+        return self.inputs.method.value == 'strains'
+
+    def run_vasp_elastic(self):
+        """One ``elastic`` task: VASP's IBRION = 6, ISIF = 3 on the input structure."""
+        self.report(
+            f"VASP's own elastic tensor (IBRION = 6, ISIF = 3) of {self.inputs.structure.get_formula()}: "
+            '`strains` and `max_force` are not used'
+        )
+        return ToContext(elastic=self.submit_task(self.inputs.structure, task_parameters('elastic'), 'elastic'))
+
+    def inspect_vasp_elastic(self):
+        node = self.ctx.elastic
+        if not node.is_finished_ok or 'elastic_tensor' not in node.outputs:
+            message = _failure(node) if not node.is_finished_ok else f'{node.process_label}<{node.pk}> gave no tensor'
+            return self.exit_codes.ERROR_VASP_ELASTIC_FAILED.format(message=message)
+        self.ctx.elastic_tensor = node.outputs.elastic_tensor
+        self.out('elastic_tensor', self.ctx.elastic_tensor)
+        return None
 
     def generate_strains(self):
         outputs = generate_strained_structures(

@@ -338,23 +338,30 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         overrides: dict | None = None,
         model: orm.Dict | None = None,
         options: dict | None = None,
+        *,
+        engine: str = 'ase',
+        code_gamma: orm.AbstractCode | None = None,
+        potential_family: str | None = None,
+        potential_mapping: dict | None = None,
     ):
-        """Return a builder for an MD at ``temperature`` (K) with the ASE engine, from a protocol.
+        """Return a builder for an MD at ``temperature`` (K) from a protocol, on the ASE engine (default) or VASP.
 
-        :param code: the Python code that runs ``AseCalculation`` (``aiida-superionic setup`` makes one).
+        :param code: the Python code that runs ``AseCalculation`` (``aiida-superionic setup`` makes one), or the
+            VASP code (``vasp_std``).
         :param structure: the simulation cell.
         :param temperature: thermostat temperature in K.
         :param protocol: ``fast``, ``balanced`` (default) or ``stringent``.
         :param overrides: inputs changed on top of the protocol (nested dict, same keys).
-        :param model: the ``model`` node; CHGNet by default.
-        :param options: ``metadata.options`` of the calculation, merged on the protocol's.
-        :raises ValueError: for an unknown protocol or override key.
+        :param model: ASE: the ``model`` node; CHGNet by default.
+        :param options: ``metadata.options`` of the calculations, merged on the protocol's.
+        :param engine: ``ase`` or ``vasp``.
+        :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-point-only MD (the default k-points).
+        :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR of each element.
+        :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
         """
         from ..engines.ase import get_model_node
 
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        if options:
-            inputs['ase']['metadata']['options'].update(options)
         builder = cls.get_builder()
         builder.structure = structure
         builder.temperature = orm.Float(temperature)
@@ -374,10 +381,27 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         builder.max_energy_drift = orm.Float(inputs['max_energy_drift'])
         builder.max_lindemann_ratio = orm.Float(inputs['max_lindemann_ratio'])
         builder.analysis_settings = orm.Dict(inputs['analysis_settings'])
-        builder.engine = orm.Str('ase')
-        builder.ase.code = code
-        builder.ase.model = model if model is not None else get_model_node('chgnet')
-        builder.ase.metadata.options = inputs['ase']['metadata']['options']
+        builder.engine = orm.Str(engine)
+        if engine == 'ase':
+            if potential_family or potential_mapping or code_gamma:
+                raise ValueError('potentials and `code_gamma` are VASP options; the ASE engine takes a model')
+            builder.ase.code = code
+            builder.ase.model = model if model is not None else get_model_node('chgnet')
+            builder.ase.metadata.options = {**inputs['ase']['metadata']['options'], **(options or {})}
+        elif engine == 'vasp':
+            if model is not None:
+                raise ValueError('`model` is an ASE option; VASP takes potentials and INCAR settings')
+            if not potential_family or not potential_mapping:
+                raise ValueError('the VASP engine needs `potential_family` and `potential_mapping`')
+            builder.vasp.code = code
+            if code_gamma is not None:
+                builder.vasp.code_gamma = code_gamma
+            builder.vasp.potential_family = orm.Str(potential_family)
+            builder.vasp.potential_mapping = orm.Dict(potential_mapping)
+            builder.vasp.incar = orm.Dict(inputs['vasp']['incar'])
+            builder.vasp.options = orm.Dict({**inputs['vasp']['options'], **(options or {})})
+        else:
+            raise ValueError(f'unknown engine {engine!r}: choose `ase` or `vasp`')
         return builder
 
     @classmethod

@@ -1,18 +1,23 @@
 """The zero-temperature task interface that every engine shares (``superionic.<engine>.task``).
 
 A task is one ``static`` calculation (energy, forces, stress; on VASP also the band gap), one ``relax``
-(ions, optionally the cell) or one ``dfpt`` (Born effective charges and the ion-clamped dielectric tensor;
+(ions, optionally the cell), one ``dfpt`` (Born effective charges and the ion-clamped dielectric tensor;
+VASP only) or one ``elastic`` (VASP's own elastic tensor by finite differences, IBRION = 6 with ISIF = 3;
 VASP only). The elastic, phonon and vacancy workchains run tasks through this interface only, so they
 never see an engine's own output names, units or sign conventions:
 
-- ``energy``: ``Float``, total energy of the final structure in eV;
+- ``energy``: ``Float``, total energy of the final structure in eV (for ``elastic``, like ``forces`` and
+  ``stress``, of the undistorted input, not of VASP's finite-difference configurations);
 - ``forces``: ``ArrayData`` with ``forces`` (atoms × 3, eV/Å);
 - ``stress``: ``ArrayData`` with ``stress`` (3 × 3, GPa, **positive in tension**: the physicist's sign,
   which is ASE's; VASP prints the opposite sign in kbar);
-- ``structure``: the final ``StructureData`` (the input one for ``static`` and ``dfpt``);
+- ``structure``: the final ``StructureData`` (the input one for ``static``, ``dfpt`` and ``elastic``);
 - ``nac_parameters``: ``ArrayData`` with ``born_charges`` (atoms × 3 × 3, e) and ``dielectric`` (3 × 3),
   the layout aiida-phonopy takes as non-analytical correction data (``dfpt`` only);
 - ``band_gap``: ``Float`` in eV (VASP ``static`` only; absent from a force field, never faked);
+- ``elastic_tensor``: ``ArrayData`` with ``elastic_tensor_GPa`` (6 × 6, Voigt order xx yy zz yz xz xy, GPa,
+  relaxed ions: VASP's "TOTAL ELASTIC MODULI") and ``clamped_ion_elastic_tensor_GPa`` when the engine gives
+  it (``elastic`` only);
 - ``output_parameters``: a ``Dict`` with the engine, the task and what the run reported.
 """
 
@@ -25,13 +30,31 @@ TASK_PARAMETERS = {
     'static': {},
     'relax': {'relax_cell': False, 'fmax_eV_A': 0.01, 'max_steps': 500},
     'dfpt': {},
+    # NFREE = 2: central differences, ±POTIM (VASP advises against NFREE = 1; 4 adds ±2 POTIM at twice the cost).
+    # POTIM = 0.015: VASP's default step, Å for the ionic displacements and the strain of the lattice distortions.
+    'elastic': {'nfree': 2, 'potim': 0.015},
 }
 
 #: The tasks an engine can run; a task outside its set is refused before anything is stored.
 ENGINE_TASKS = {
     'ase': ('static', 'relax'),
-    'vasp': ('static', 'relax', 'dfpt'),
+    'vasp': ('static', 'relax', 'dfpt', 'elastic'),
 }
+
+#: Why an engine that lacks a task cannot run it, per task.
+ENGINE_ONLY_REASONS = {
+    'dfpt': 'Born charges and dielectric tensors need an electronic-structure code',
+    'elastic': (
+        "it is VASP's own finite-difference elastic tensor (IBRION = 6); the finite strains of ElasticWorkChain "
+        '(`method` `strains`) give the elastic tensor on any engine'
+    ),
+}
+
+#: The NFREE values of the task ``elastic``: 2 (±POTIM) or 4 (±POTIM, ±2 POTIM).
+ELASTIC_NFREE = (2, 4)
+
+#: The largest POTIM of the task ``elastic``: a 5 % strain is past the linear regime.
+ELASTIC_MAX_POTIM = 0.05
 
 #: The engines, by name, as the workchains' ``engine`` input takes them.
 ENGINES = tuple(ENGINE_TASKS)
@@ -57,7 +80,7 @@ def check_task_parameters(parameters: dict, engine: str) -> str | None:
     if task not in ENGINE_TASKS[engine]:
         return (
             f'the {engine} engine cannot run the task {task!r} (it runs {", ".join(ENGINE_TASKS[engine])}): '
-            'Born charges and dielectric tensors need an electronic-structure code'
+            f'{ENGINE_ONLY_REASONS.get(task, "it is not implemented there")}'
         )
     unknown = set(parameters) - set(TASK_PARAMETERS[task]) - {'task'}
     if unknown:
@@ -70,6 +93,16 @@ def check_task_parameters(parameters: dict, engine: str) -> str | None:
             return f'`parameters.fmax_eV_A` must be a positive number, got {values["fmax_eV_A"]!r}'
         if not isinstance(values['max_steps'], int) or isinstance(values['max_steps'], bool) or values['max_steps'] < 1:
             return f'`parameters.max_steps` must be an integer >= 1, got {values["max_steps"]!r}'
+    if task == 'elastic':
+        nfree = values['nfree']
+        if isinstance(nfree, bool) or not isinstance(nfree, int) or nfree not in ELASTIC_NFREE:
+            return f'`parameters.nfree` must be one of {list(ELASTIC_NFREE)}, got {values["nfree"]!r}'
+        potim = values['potim']
+        if isinstance(potim, bool) or not isinstance(potim, int | float) or not 0 < potim <= ELASTIC_MAX_POTIM:
+            return (
+                f'`parameters.potim` must be a step in (0, {ELASTIC_MAX_POTIM}] (Å for the ions, the strain of the '
+                f'cell), got {potim!r}'
+            )
     return None
 
 
@@ -85,7 +118,7 @@ def define_task_interface(spec, engine: str) -> None:
         valid_type=orm.Dict,
         validator=validate_parameters,
         help='The task: `{"task": "static"}`, `{"task": "relax", "relax_cell": false, "fmax_eV_A": 0.01, '
-        '"max_steps": 500}` or `{"task": "dfpt"}` (VASP only).',
+        '"max_steps": 500}`, `{"task": "dfpt"}` or `{"task": "elastic", "nfree": 2, "potim": 0.015}` (VASP only).',
     )
     spec.output('energy', valid_type=orm.Float, help='Total energy of the final structure (eV).')
     spec.output('forces', valid_type=orm.ArrayData, help='Array `forces`: atoms × 3 (eV/Å) of the final structure.')
@@ -103,6 +136,13 @@ def define_task_interface(spec, engine: str) -> None:
         help='`dfpt`: arrays `born_charges` (atoms × 3 × 3, e) and `dielectric` (3 × 3, ion-clamped ε∞).',
     )
     spec.output('band_gap', valid_type=orm.Float, required=False, help='`static` on VASP: the band gap (eV).')
+    spec.output(
+        'elastic_tensor',
+        valid_type=orm.ArrayData,
+        required=False,
+        help='`elastic`: arrays `elastic_tensor_GPa` (6 × 6 Voigt C in GPa, order xx yy zz yz xz xy, relaxed ions) '
+        'and `clamped_ion_elastic_tensor_GPa` (rigid ions) when the engine gives it.',
+    )
     spec.output('output_parameters', valid_type=orm.Dict, help='The engine, the task and what the run reported.')
     spec.exit_code(
         320,

@@ -1,9 +1,10 @@
-"""``VaspTaskWorkChain``: one zero-temperature task (``static``, ``relax`` or ``dfpt``) with VASP.
+"""``VaspTaskWorkChain``: one zero-temperature task (``static``, ``relax``, ``dfpt`` or ``elastic``) with VASP.
 
 The VASP engine behind the task interface that every engine shares (``superionic.<engine>.task``, see
 ``task.py``): ``structure`` and ``parameters`` in; ``energy`` (eV), ``forces`` (eV/Å), ``stress`` (GPa, positive
-in tension), the final ``structure``, and for ``dfpt`` the ``nac_parameters``, for ``static`` the ``band_gap``
-out. The INCAR of each task, the k-point mesh and the conversions are in ``engines.vasp.tasks``.
+in tension), the final ``structure``, and for ``dfpt`` the ``nac_parameters``, for ``static`` the ``band_gap``,
+for ``elastic`` the ``elastic_tensor`` (VASP's IBRION = 6 finite differences) out. The INCAR of each task, the
+k-point mesh and the conversions are in ``engines.vasp.tasks``.
 
 Why a ``BaseRestartWorkChain`` over aiida-vasp's ``VaspCalculation`` and not aiida-vasp's ``VaspWorkChain``
 (``vasp.vasp``). The calculation, its input writers, its parser and exit codes, the POTCAR families and the
@@ -26,8 +27,8 @@ What happens:
 2. One ``VaspCalculation`` with the task's INCAR (``engines.vasp.tasks.task_incar``), restarted by the
    handlers below when needed.
 3. ``results``: ``vasp_task_outputs`` (a calcfunction: provenance) turns aiida-vasp's ``misc``,
-   ``born_charges``, ``dielectrics`` and ``bands`` into the interface's nodes; for a relaxation,
-   ``vasp_relaxed_structure`` gives the relaxed structure the input's kinds.
+   ``born_charges``, ``dielectrics``, ``bands`` and (``elastic``) ``trajectory`` into the interface's nodes;
+   for a relaxation, ``vasp_relaxed_structure`` gives the relaxed structure the input's kinds.
 """
 
 from __future__ import annotations
@@ -100,14 +101,17 @@ def validate_vasp_inputs(inputs, _) -> str | None:
 
 
 class VaspTaskWorkChain(BaseRestartWorkChain):
-    """A static calculation, a relaxation or a linear response (Born charges, ε∞) with VASP.
+    """A static calculation, a relaxation, a linear response (Born charges, ε∞) or VASP's elastic tensor.
 
     INCAR per task (``engines.vasp.tasks.task_incar``, over the electronic tags of
     ``DEFAULT_TASK_ELECTRONIC_INCAR`` and ``vasp.incar``): ``static`` IBRION = −1, NSW = 0, ISIF = 2;
     ``relax`` IBRION = 2, ISIF = 2 (3 with ``relax_cell``), NSW = ``max_steps``, EDIFFG = −``fmax_eV_A``;
-    ``dfpt`` LEPSILON = .TRUE., IBRION = 8, NSW = 1. The energy is VASP's energy(σ→0), the stress −0.1 × VASP's
-    kbar (GPa, positive in tension), the band gap the fundamental gap across the k-points of the mesh, 0 for a
-    metal (``engines.vasp.tasks.band_gap``).
+    ``dfpt`` LEPSILON = .TRUE., IBRION = 8, NSW = 1; ``elastic`` IBRION = 6, ISIF = 3, NSW = 1, NFREE and POTIM
+    from ``parameters``. The energy is VASP's energy(σ→0), the stress −0.1 × VASP's kbar (GPa, positive in
+    tension), the band gap the fundamental gap across the k-points of the mesh, 0 for a metal
+    (``engines.vasp.tasks.band_gap``), the elastic tensor OUTCAR's "TOTAL ELASTIC MODULI" × 0.1 in the Voigt
+    order xx yy zz yz xz xy (``engines.vasp.tasks.elastic_moduli_gpa``); for ``elastic`` the energy, forces and
+    stress are the undistorted cell's, the first configuration of vasprun.xml.
 
     Handlers, by priority: a calculation that left nothing usable runs once more, then 320
     (``handle_vasp_crashed``); an error VASP reported (aiida-vasp's 703) fails at once with 320
@@ -251,9 +255,11 @@ class VaspTaskWorkChain(BaseRestartWorkChain):
             else f'; neutral ({neutral:g} valence electrons)'
         )
         self.report(f'VASP {task} of {structure.get_formula()} ({len(structure.sites)} sites): {described}{charged}')
-        if task == 'relax' and self.ctx.task['relax_cell'] and 'encut' not in self.ctx.electronic:
+        cell_changes = (task == 'relax' and self.ctx.task['relax_cell']) or task == 'elastic'
+        if cell_changes and 'encut' not in self.ctx.electronic:
+            what = 'a cell relaxation' if task == 'relax' else 'the lattice distortions of IBRION = 6'
             self.report(
-                'WARNING: a cell relaxation without ENCUT in `vasp.incar`: VASP takes the largest ENMAX of the '
+                f'WARNING: {what} without ENCUT in `vasp.incar`: VASP takes the largest ENMAX of the '
                 'POTCARs, and the stress suffers from the Pulay error (about 1.3 × ENMAX is advised)'
             )
         self._prepare_inputs()
@@ -267,6 +273,8 @@ class VaspTaskWorkChain(BaseRestartWorkChain):
             relax_cell=task.get('relax_cell', False),
             fmax_eV_A=task.get('fmax_eV_A'),
             max_steps=task.get('max_steps'),
+            nfree=task.get('nfree'),
+            potim=task.get('potim'),
             nelect=self.ctx.nelect if self.ctx.charge else None,
         )
 
@@ -475,6 +483,18 @@ class VaspTaskWorkChain(BaseRestartWorkChain):
                     quantity='the Born charges and ε∞ (vasprun.xml `born_charges` and `epsilon`; LEPSILON ran?)'
                 )
             optional = {'born_charges': outputs.born_charges, 'dielectrics': outputs.dielectrics}
+        if task == 'elastic':
+            moduli = misc.get('elastic_moduli') or {}
+            if moduli.get('total') is None:
+                return self.exit_codes.ERROR_OUTPUT_MISSING.format(
+                    quantity='the relaxed-ion elastic moduli (OUTCAR "TOTAL ELASTIC MODULI"; IBRION = 6 with ISIF = 3 '
+                    'ran?)'
+                )
+            if 'trajectory' not in node.outputs:
+                return self.exit_codes.ERROR_OUTPUT_MISSING.format(
+                    quantity="the undistorted cell's energy, forces and stress (vasprun.xml's configurations)"
+                )
+            optional['trajectory'] = node.outputs.trajectory
         if task == 'static' and 'bands' in node.outputs:
             optional['bands'] = node.outputs.bands
         missing_bands = task == 'static' and 'bands' not in node.outputs
@@ -515,5 +535,9 @@ class VaspTaskWorkChain(BaseRestartWorkChain):
             line += f', band gap {outputs["band_gap"].value:.4g} eV' + (' (metal)' if reported['is_metal'] else '')
         elif task == 'static':
             line += f'; no band gap: {reported["band_gap_missing"]}'
+        if 'elastic_tensor' in outputs:
+            tensor = outputs['elastic_tensor'].get_array('elastic_tensor_GPa')
+            bulk = tensor[:3, :3].sum() / 9.0
+            line += f', relaxed-ion C11 {tensor[0, 0]:.4g} GPa, Voigt bulk modulus {bulk:.4g} GPa'
         self.report(line)
         return None

@@ -41,6 +41,7 @@ def compute_structural_descriptors(
     band_gap: orm.Float | None = None,
     vacancy_formation_energy: orm.Float | None = None,
     gamma_frequencies: orm.ArrayData | None = None,
+    vacancy_descriptors: orm.Dict | None = None,
 ) -> orm.Dict | ExitCode:
     """Return the structural–compositional descriptors of ``structure`` (Å) as a Dict.
 
@@ -52,11 +53,20 @@ def compute_structural_descriptors(
     :param band_gap: the band gap in eV.
     :param vacancy_formation_energy: the mobile-ion vacancy formation energy in eV.
     :param gamma_frequencies: array ``frequencies_THz``, all Γ modes, imaginary as negative.
+    :param vacancy_descriptors: the ``descriptors`` of a ``VacancyWorkChain`` (its ``vacancy_formation_energy_eV``),
+        instead of ``vacancy_formation_energy``.
 
     Bad input (no mobile species, no nominal charge, arrays of the wrong shape, an unknown array)
     returns exit status 300 (``ERROR_INVALID_INPUT``) with the reason.
     """
     try:
+        vacancy_energy = None if vacancy_formation_energy is None else vacancy_formation_energy.value
+        if vacancy_descriptors is not None:
+            if vacancy_energy is not None:
+                raise ValueError(
+                    'give the vacancy formation energy once: as `vacancy_formation_energy` or in `vacancy_descriptors`'
+                )
+            vacancy_energy = vacancy_descriptors['vacancy_formation_energy_eV']
         if dielectric is not None:
             unknown = set(dielectric.get_arraynames()) - set(DIELECTRIC_ARRAYS)
             if unknown or not dielectric.get_arraynames():
@@ -74,7 +84,7 @@ def compute_structural_descriptors(
             born_charges=_array(dielectric, 'born_charges', required=False),
             dielectric_tensor=_array(dielectric, 'dielectric', required=False),
             band_gap_eV=None if band_gap is None else band_gap.value,
-            vacancy_formation_energy_eV=None if vacancy_formation_energy is None else vacancy_formation_energy.value,
+            vacancy_formation_energy_eV=vacancy_energy,
             gamma_frequencies_THz=_array(gamma_frequencies, FREQUENCIES_ARRAY, required=True),
         )
     except ValueError as exception:

@@ -3,7 +3,7 @@
 No process here, only the choices, written (and tested) once: ``VaspTaskWorkChain`` builds every
 ``VaspCalculation`` from :func:`task_incar`, its k-points from :func:`kpoint_mesh`, NELECT from
 :func:`zval_from_potcar` and :func:`electron_count`, and turns VASP's numbers into the task interface's with
-:func:`stress_gpa`, :func:`total_energy` and :func:`band_gap`.
+:func:`stress_gpa`, :func:`total_energy`, :func:`band_gap` and :func:`elastic_tensors_gpa`.
 
 Units: energies in eV, lengths in Å, reciprocal lengths in Å⁻¹ **with** the factor 2π (|b| = 2π/a for a cubic
 cell, as VASP's KSPACING), forces in eV/Å, stresses in GPa (positive in tension) unless named ``_kbar``.
@@ -43,10 +43,12 @@ DFPT_ELECTRONIC_INCAR = {'ediff': 1.0e-8, 'lpead': True}
 
 #: The tags the workchain sets itself; a user giving one in ``vasp.incar`` is refused, with where it comes from.
 TASK_TAGS = {
-    'ibrion': 'the task (static −1, relax 2, dfpt 8)',
-    'nsw': 'the task (static 0, relax `parameters.max_steps`, dfpt 1)',
-    'isif': 'the task (2; relax with `parameters.relax_cell` 3)',
+    'ibrion': 'the task (static −1, relax 2, dfpt 8, elastic 6)',
+    'nsw': 'the task (static 0, relax `parameters.max_steps`, dfpt and elastic 1)',
+    'isif': 'the task (2; relax with `parameters.relax_cell` and elastic 3)',
     'ediffg': '`parameters.fmax_eV_A` (EDIFFG = −fmax)',
+    'nfree': '`parameters.nfree` of the task `elastic`',
+    'potim': "`parameters.potim` of the task `elastic` (the other tasks keep VASP's default)",
     'lepsilon': 'the task `dfpt`',
     'lcalceps': 'the task `dfpt` (LEPSILON)',
     'nelect': '`vasp.charge` (NELECT = Σ ZVAL − charge)',
@@ -68,6 +70,21 @@ OCCUPIED = 0.5
 #: kbar (VASP's stress unit) in GPa.
 KBAR_IN_GPA = 0.1
 
+#: VASP's order of the strain and stress components in OUTCAR's elastic moduli ("Direction XX YY ZZ XY YZ
+#: ZX") and the Voigt order of the project (xx, yy, zz, yz, xz, xy): the Voigt component i is VASP's
+#: ``VASP_TO_VOIGT[i]`` (yz is VASP's YZ, 4; xz is ZX, 5; xy is XY, 3).
+VASP_ELASTIC_ORDER = ('XX', 'YY', 'ZZ', 'XY', 'YZ', 'ZX')
+VASP_TO_VOIGT = (0, 1, 2, 4, 5, 3)
+
+#: The elastic moduli blocks of OUTCAR as parsevasp's ``Outcar.get_elastic_moduli`` names them, and the arrays
+#: of the task's ``elastic_tensor`` output they become: "TOTAL ELASTIC MODULI" (rigid ions plus the ionic
+#: relaxation: the relaxed-ion tensor) and "SYMMETRIZED ELASTIC MODULI" (rigid, i.e. clamped, ions). The
+#: unsymmetrised rigid-ion block ("ELASTIC MODULI  (kBar)", parsevasp's ``non_symmetrized``) is not kept.
+ELASTIC_MODULI_BLOCKS = {
+    'total': 'elastic_tensor_GPa',
+    'symmetrized': 'clamped_ion_elastic_tensor_GPa',
+}
+
 
 def forbidden_task_tags(incar: dict) -> list[str]:
     """The tags of ``incar`` that the workchain sets itself (:data:`TASK_TAGS`), upper case, sorted."""
@@ -88,6 +105,8 @@ def task_incar(
     relax_cell: bool = False,
     fmax_eV_A: float | None = None,
     max_steps: int | None = None,
+    nfree: int | None = None,
+    potim: float | None = None,
     nelect: float | None = None,
 ) -> dict:
     """The INCAR of one calculation of ``task``: the electronic tags, then the task's tags (lower case).
@@ -101,6 +120,13 @@ def task_incar(
       ion-clamped ε∞; IBRION = 8 adds the ionic response (ε_ion, reported) from the Γ-point force constants,
       using the symmetry to displace only inequivalent atoms (IBRION = 7 displaces every atom, for the same
       result at a higher cost).
+    - ``elastic``: IBRION = 6 with ISIF = 3, NSW = 1, NFREE = ``nfree``, POTIM = ``potim``: VASP's own finite
+      differences (VASP wiki, IBRION; VASP ≥ 5.1). The reference cell, the symmetry-inequivalent ionic
+      displacements of ±POTIM Å (the Γ-point force constants) and six lattice distortions of ±POTIM in strain
+      (with NFREE = 2; NFREE = 4 adds ±2 POTIM), at fixed plane-wave basis. From the stresses VASP prints the
+      clamped-ion moduli ("SYMMETRIZED ELASTIC MODULI"), the ionic relaxation contribution from the internal
+      strain and the force constants, and their sum ("TOTAL ELASTIC MODULI": the relaxed-ion tensor). ISIF ≥ 3 is
+      what makes VASP distort the cell; NSW = 1 is what IBRION = 5–8 need, as for ``dfpt``.
 
     :param electronic: the electronic tags (defaults merged with the user's), without any of :data:`TASK_TAGS`.
     :param nelect: NELECT, set only for a charged cell (VASP's default is the neutral count).
@@ -114,6 +140,10 @@ def task_incar(
         incar.update({'ibrion': 2, 'nsw': int(max_steps), 'isif': 3 if relax_cell else 2, 'ediffg': -abs(fmax_eV_A)})
     elif task == 'dfpt':
         incar.update({'ibrion': 8, 'nsw': 1, 'isif': 2, 'lepsilon': True})
+    elif task == 'elastic':
+        if nfree is None or potim is None:
+            raise ValueError('the elastic task needs `nfree` and `potim`')
+        incar.update({'ibrion': 6, 'nsw': 1, 'isif': 3, 'nfree': int(nfree), 'potim': float(potim)})
     else:
         raise ValueError(f'unknown task {task!r}')
     if nelect is not None:
@@ -183,6 +213,49 @@ def stress_gpa(stress_kbar: np.ndarray) -> np.ndarray:
     positive (in vasp) to tensile as positive").
     """
     return -KBAR_IN_GPA * np.asarray(stress_kbar, dtype=float)
+
+
+def elastic_moduli_gpa(moduli_kbar) -> np.ndarray:
+    """One 6 × 6 block of VASP's elastic moduli (OUTCAR, kbar, VASP's order) as the project's Voigt C in GPa.
+
+    - Units: × 0.1 (kbar → GPa).
+    - Order: VASP prints the rows and columns as XX YY ZZ XY YZ ZX (:data:`VASP_ELASTIC_ORDER`); the project's
+      Voigt order is xx yy zz yz xz xy. C[i, j] = M[p(i), p(j)] with p = :data:`VASP_TO_VOIGT` = (0, 1, 2, 4, 5,
+      3): VASP's C44 (its XY row) is C66, its C55 (YZ) is C44, its C66 (ZX) is C55. The permutation of
+      S. Singh and A. H. Romero's MechElastic ("In VASP: Columns and rows are listed as: 1, 2, 3, 6, 4, 5").
+    - Sign: none. VASP's finite differences take minus the derivative of its stress (positive in compression:
+      finite_diff.F, ``SUM_SIF = -(DISPL_SIF(1) - DISPL_SIF(2)) / (2 STEP)``), so the moduli it prints are the
+      stiffness, positive for a stable crystal, unlike its stress (:func:`stress_gpa` flips that one).
+      pymatgen's ``Outcar.read_elastic_tensor`` reads the "TOTAL ELASTIC MODULI (kBar)" table as printed (kbar,
+      VASP's order, no sign change: its test reads C11 = +1986.3 kbar for Li₂O). The −0.1 of pymatgen's
+      ``ElasticTensor.from_independent_strains(vasp=True)`` and of atomate/emmet's elasticity (``-0.1 *
+      Stress(...)``) converts *stresses* of strained cells, not these moduli. Scripts reading the block (jasp's
+      ``get_elastic_moduli``: "× 0.1, convert kbar to GPa"; MechElastic: reorder and divide by 10) only scale.
+    """
+    moduli = np.asarray(moduli_kbar, dtype=float)
+    if moduli.shape != (6, 6):
+        raise ValueError(f"VASP's elastic moduli are a 6 × 6 table, got the shape {moduli.shape}")
+    order = list(VASP_TO_VOIGT)
+    return KBAR_IN_GPA * moduli[np.ix_(order, order)]
+
+
+def elastic_tensors_gpa(elastic_moduli: dict | None) -> dict[str, np.ndarray]:
+    """The arrays of the task's ``elastic_tensor`` output from aiida-vasp's ``misc['elastic_moduli']``.
+
+    aiida-vasp's ``elastic_moduli`` quantity (``include_quantity``) is parsevasp's
+    ``Outcar.get_elastic_moduli()``: ``non_symmetrized`` ("ELASTIC MODULI  (kBar)", rigid ions),
+    ``symmetrized`` ("SYMMETRIZED ELASTIC MODULI (kBar)", rigid ions) and ``total`` ("TOTAL ELASTIC MODULI
+    (kBar)", rigid ions plus the ionic relaxation), each 6 × 6 in kbar or None (parsevasp also leaves a
+    ``non-symmetrized`` key at None). Returns ``elastic_tensor_GPa`` (from ``total``) and
+    ``clamped_ion_elastic_tensor_GPa`` (from ``symmetrized``) for those present, converted by
+    :func:`elastic_moduli_gpa`.
+    """
+    tensors = {}
+    for block, name in ELASTIC_MODULI_BLOCKS.items():
+        moduli = (elastic_moduli or {}).get(block)
+        if moduli is not None and len(moduli):
+            tensors[name] = elastic_moduli_gpa(moduli)
+    return tensors
 
 
 def total_energy(total_energies: dict) -> tuple[float, str]:
@@ -274,17 +347,24 @@ def task_parser_settings(task: str, user_settings: dict | None) -> dict:
 
     - ``energy_type``: the σ→0 and free energies (:func:`total_energy` uses both);
     - ``include_node``: ``bands`` for ``static`` (the eigenvalues and occupations of :func:`band_gap`);
+    - ``include_quantity``: ``elastic_moduli`` for ``elastic`` (OUTCAR's moduli, :func:`elastic_tensors_gpa`);
+    - ``include_node``: ``trajectory`` for ``elastic``: every configuration of vasprun.xml, because aiida-vasp's
+      ``misc`` has the last one's forces, stress and energy, which for IBRION = 6 is the last distortion; the
+      task's are the first one's, the undistorted input;
     - ``check_completeness`` False: a missing CONTCAR or an output node that cannot be made (no eigenvalues)
       does not fail the calculation; what a task needs is checked by the workchain, which says what is missing;
-    - ``check_ionic_convergence`` False for ``dfpt``: NSW = 1 is not a relaxation.
+    - ``check_ionic_convergence`` False for ``dfpt`` and ``elastic``: NSW = 1 is not a relaxation.
     """
     settings = dict(user_settings or {})
     parser = dict(settings.get('parser_settings', {}))
     parser['energy_type'] = sorted({*parser.get('energy_type', []), 'energy_extrapolated', 'energy_free'})
     if task == 'static':
         parser['include_node'] = sorted({*parser.get('include_node', []), 'bands'})
+    if task == 'elastic':
+        parser['include_quantity'] = sorted({*parser.get('include_quantity', []), 'elastic_moduli'})
+        parser['include_node'] = sorted({*parser.get('include_node', []), 'trajectory'})
     parser['check_completeness'] = False
-    if task == 'dfpt':
+    if task in ('dfpt', 'elastic'):
         parser['check_ionic_convergence'] = False
     settings['parser_settings'] = parser
     return settings

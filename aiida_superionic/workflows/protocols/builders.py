@@ -19,12 +19,12 @@ from .utils import PROTOCOL_FOLDER, ProtocolMixin, recursive_merge
 DISPERSION_IVDW = {'d3': 11, 'd3bj': 12}
 
 
-def _union(base: dict, extra: dict) -> dict:
+def union(base: dict, extra: dict) -> dict:
     """``base`` with ``extra`` merged in recursively, new keys allowed (two protocol files into one)."""
     merged = copy.deepcopy(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _union(merged[key], value)
+            merged[key] = union(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -34,7 +34,7 @@ def _protocol_values(data: dict, protocol: str) -> dict:
     if protocol not in data['protocols']:
         raise ValueError(f'unknown protocol {protocol!r}: choose one of {sorted(data["protocols"])}')
     changes = {key: value for key, value in data['protocols'][protocol].items() if key != 'description'}
-    return _union(data['default_inputs'], changes)
+    return union(data['default_inputs'], changes)
 
 
 def load_protocol(name: str) -> dict:
@@ -49,7 +49,7 @@ def zero_temperature_protocol_inputs(workchain_protocol: str, protocol: str | No
     """
     own = load_protocol(workchain_protocol)
     protocol = protocol or own['default_protocol']
-    inputs = _union(_protocol_values(load_protocol('engines'), protocol), _protocol_values(own, protocol))
+    inputs = union(_protocol_values(load_protocol('engines'), protocol), _protocol_values(own, protocol))
     return recursive_merge(inputs, overrides or {})
 
 

@@ -1,0 +1,124 @@
+"""``aiida-superionic launch``: one ``SseWorkChain`` per CIF file of a folder, submitted to the daemon."""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+
+
+def structures_from_cifs(paths: list[pathlib.Path]) -> dict[str, object]:
+    """Read each CIF (the first structure it holds) into a ``StructureData``, keyed by the file's stem.
+
+    :raises click.ClickException: naming the file that pymatgen cannot read or that holds no 3-D periodic
+        structure; nothing is submitted then.
+    """
+    from aiida import orm
+    from pymatgen.core import Structure
+
+    structures = {}
+    for path in paths:
+        try:
+            structure = Structure.from_file(str(path))
+        except Exception as exception:
+            raise click.ClickException(f'{path}: not a readable CIF ({exception})') from exception
+        structures[path.stem] = orm.StructureData(pymatgen=structure)
+    return structures
+
+
+def build_sse_builders(structures: dict, engine: str, protocol: str, group_label: str, **builder_inputs) -> dict:
+    """One ``SseWorkChain`` builder per structure from ``get_builder_from_protocol``, all made (and so checked)
+    before any is submitted: a structure without a mobile ion stops the launch, named, before anything runs.
+    """
+    from aiida import orm
+
+    from ..workflows.sse import SseWorkChain
+
+    builders = {}
+    for name, structure in structures.items():
+        try:
+            builder = SseWorkChain.get_builder_from_protocol(engine, structure, protocol, **builder_inputs)
+            SseWorkChain.spec().inputs.validate(builder._inputs(prune=True))  # what the launch would refuse
+        except ValueError as exception:
+            raise click.ClickException(f'{name}: {exception}') from exception
+        builder.group_label = orm.Str(group_label)
+        builder.metadata.label = name
+        builders[name] = builder
+    return builders
+
+
+def submit_sse(structures: dict, engine: str, protocol: str, group_label: str, **builder_inputs) -> dict:
+    """Submit one ``SseWorkChain`` per structure (see :func:`build_sse_builders`); return the nodes by name."""
+    from aiida import engine as aiida_engine
+
+    builders = build_sse_builders(structures, engine, protocol, group_label, **builder_inputs)
+    return {name: aiida_engine.submit(builder) for name, builder in builders.items()}
+
+
+@click.command('launch')
+@click.argument('folder', type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
+@click.option('-p', '--profile', 'profile_name', help='AiiDA profile (default: the default profile).')
+@click.option('--protocol', default='fast', show_default=True, type=click.Choice(['fast', 'balanced', 'stringent']))
+@click.option('--engine', default='ase', show_default=True, type=click.Choice(['ase', 'vasp']))
+@click.option(
+    '-G', '--group', 'group_label', default='superionic-screening', show_default=True, help='Group of the results.'
+)
+@click.option(
+    '-X',
+    '--code',
+    'code_label',
+    help="Code: the Python of the ASE engine (default: `aiida-superionic setup`'s) or VASP.",
+)
+@click.option('--model', default='chgnet', show_default=True, help='ASE engine: the calculator (chgnet, emt, lj).')
+@click.option('--potential-family', help='VASP: the POTCAR family.')
+@click.option(
+    '--potential', 'potentials', multiple=True, help='VASP: ELEMENT=POTCAR, e.g. --potential Li=Li_sv (repeat).'
+)
+@click.option('--code-gamma', 'code_gamma_label', help='VASP: a vasp_gam code for the Γ-only MD.')
+def cmd_launch(
+    folder,
+    profile_name,
+    protocol,
+    engine,
+    group_label,
+    code_label,
+    model,
+    potential_family,
+    potentials,
+    code_gamma_label,
+):
+    """Submit one SseWorkChain per *.cif in FOLDER to the daemon (start it with `verdi daemon start`)."""
+    from aiida import load_profile, orm
+    from aiida.engine import submit as engine_submit
+    from aiida.engine.daemon.client import get_daemon_client
+
+    profile = load_profile(profile_name, allow_switch=True)
+    paths = sorted(folder.glob('*.cif'))
+    if not paths:
+        raise click.ClickException(f'no *.cif file in {folder}')
+    structures = structures_from_cifs(paths)
+    inputs: dict = {}
+    if engine == 'ase':
+        from ..engines.ase import get_model_node
+        from .setup import ensure_localhost_python_code
+
+        inputs['code'] = orm.load_code(code_label) if code_label else ensure_localhost_python_code()
+        inputs['model'] = get_model_node(model)
+    else:
+        if not code_label or not potential_family or not potentials:
+            raise click.ClickException(
+                'the VASP engine needs --code, --potential-family and --potential ELEMENT=POTCAR'
+            )
+        inputs['code'] = orm.load_code(code_label)
+        inputs['potential_family'] = potential_family
+        inputs['potential_mapping'] = dict(item.split('=', 1) for item in potentials)
+        if code_gamma_label:
+            inputs['code_gamma'] = orm.load_code(code_gamma_label)
+    builders = build_sse_builders(structures, engine, protocol, group_label, **inputs)
+    if not get_daemon_client(profile.name).is_daemon_running:
+        if profile.process_control_backend == 'core.zeromq':  # its broker lives in the daemon: nothing to queue to
+            raise click.ClickException('the daemon is not running: start it with `verdi daemon start`')
+        click.echo('Warning: the daemon is not running: the work is queued until `verdi daemon start`.')
+    for name, builder in builders.items():
+        click.echo(f'{name:<30} SseWorkChain<{engine_submit(builder).pk}>')
+    click.echo(f'Follow with `verdi process list`; the table: `aiida-superionic export table.csv -G {group_label}`.')

@@ -1,0 +1,728 @@
+"""``SseWorkChain``: one material through the whole protocol of the paper, on either engine, into table rows.
+
+relax (cell and ions) → elastic, Γ phonons, vacancy, and on VASP Born charges, ε∞ and the band gap, in parallel
+→ MD at every temperature for the stoichiometric supercell and for one with mobile-ion vacancies → one
+descriptor row (``merge_descriptors``: the 54 keys and the identifiers) per (temperature, composition) → the
+Arrhenius law per composition.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.common.links import LinkType
+from aiida.engine import ToContext, WorkChain, if_, while_
+
+from ..calculations.functions.compute_structural_descriptors import compute_structural_descriptors
+from ..calculations.functions.fit_arrhenius import fit_arrhenius
+from ..calculations.functions.generate_md_cells import generate_md_cells
+from ..calculations.functions.merge_descriptors import merge_descriptors
+from ..descriptors.diffusion import select_mobile_species
+from ..descriptors.structural import mobile_family
+from .dielectric import DielectricWorkChain
+from .elastic import ElasticWorkChain
+from .engines import TaskEngineMixin, check_engine_inputs
+from .md import MdWorkChain
+from .phonons import PhononsWorkChain, supercell_for_length
+from .protocols.builders import load_protocol, union, zero_temperature_builder
+from .protocols.utils import recursive_merge
+from .task import task_parameters
+from .vacancy import VacancyWorkChain
+
+#: The zero-temperature children: namespace → (workchain, the engines that can run it).
+ZERO_TEMPERATURE = {
+    'elastic': (ElasticWorkChain, ('ase', 'vasp')),
+    'phonons': (PhononsWorkChain, ('ase', 'vasp')),
+    'vacancy': (VacancyWorkChain, ('ase', 'vasp')),
+    'dielectric': (DielectricWorkChain, ('vasp',)),
+}
+
+#: The two compositions of every material: the label in the rows' link names and the ``stoichiometric`` flag.
+COMPOSITIONS = {'stoichiometric': True, 'vacancy': False}
+
+#: MdWorkChain exit statuses that still give a row, flagged: too few hops (412), MSD not linear (413), D not
+#: converged to the target (414), no hop at all (417: a material that does not conduct at that temperature is
+#: a result too). The verdict is in the row's source descriptors (`diffusivity_verdict`).
+MD_FLAGGED_STATUSES = (412, 413, 414, 417)
+
+
+def md_label(composition: str, temperature: float) -> str:
+    """The link label of one MD run and of its row, e.g. ``stoichiometric_700K``."""
+    return f'{composition}_{temperature:g}K'.replace('.', 'p')
+
+
+def validate_temperatures(node: orm.List, _) -> str | None:
+    values = node.get_list()
+    if not values or not all(isinstance(value, int | float) and value > 0 for value in values):
+        return f'`temperatures` must be a non-empty list of positive numbers (K), got {values}'
+    if len(set(values)) != len(values):
+        return f'`temperatures` repeats a temperature: {values}'
+    return None
+
+
+def validate_fraction(node: orm.Float, _) -> str | None:
+    if not 0 < node.value < 0.5:
+        return f'`vacancy_fraction` must be between 0 and 0.5, got {node.value}'
+    return None
+
+
+def validate_supercell(node: orm.List, _) -> str | None:
+    values = node.get_list()
+    if len(values) != 3 or not all(isinstance(value, int) and value >= 1 for value in values):
+        return f'`md_supercell_matrix` must be three integers >= 1, got {values}'
+    return None
+
+
+def validate_inputs(inputs, _) -> str | None:
+    message = check_engine_inputs(inputs, ('relax',))
+    if message:
+        return message
+    structure = inputs.get('structure')
+    if structure is None:
+        return None
+    symbols = structure.get_ase().get_chemical_symbols()
+    try:
+        species = inputs['mobile_species'].value if 'mobile_species' in inputs else select_mobile_species(symbols)
+    except ValueError as exception:
+        return str(exception)
+    if species not in symbols:
+        return f'the mobile species {species} is not in {structure.get_formula()}'
+    if not all(structure.pbc):
+        return f'the structure must be periodic in 3 dimensions, got pbc={structure.pbc}'
+    engine = inputs['engine'].value
+    for name, (_, engines) in ZERO_TEMPERATURE.items():
+        if inputs[f'run_{name}'].value and engine not in engines:
+            return (
+                f'`run_{name}` is true but the {engine} engine cannot run it: set it false '
+                '(its descriptors are then absent from the rows)'
+            )
+        if inputs[f'run_{name}'].value and not inputs.get(name):
+            return f'`run_{name}` is true but the `{name}` namespace is empty'
+    if not inputs.get('md'):
+        return 'the `md` namespace is empty: the MD settings and engine'
+    return None
+
+
+class SseWorkChain(TaskEngineMixin, WorkChain):
+    """Everything the paper computed for one material: the zero-temperature descriptors, MD at several
+    temperatures for the stoichiometric cell and one with mobile-ion vacancies, a table row per (temperature,
+    composition) and the Arrhenius law per composition. ``engine`` picks ASE or VASP for every calculation.
+
+    A child that fails is reported and its descriptors are absent from the rows (None), the others go on; the
+    workchain then ends with the exit code of the first failed role. Only a failed relaxation stops it.
+    """
+
+    _protocol_name = 'sse'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('structure', valid_type=orm.StructureData, help='The material (any cell of it); relaxed first.')
+        spec.input(
+            'mobile_species',
+            valid_type=orm.Str,
+            required=False,
+            help='The mobile ion; by default the first of Li, Na, Ag, Cu, F, Cl, Br, I, O present.',
+        )
+        spec.input(
+            'temperatures',
+            valid_type=orm.List,
+            validator=validate_temperatures,
+            help='The MD temperatures (K), each for both compositions.',
+        )
+        spec.input(
+            'vacancy_fraction',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.02),
+            validator=validate_fraction,
+            help='Fraction of the mobile ions removed from the MD supercell of the vacancy composition (at least one).',
+        )
+        spec.input(
+            'md_supercell_matrix',
+            valid_type=orm.List,
+            validator=validate_supercell,
+            help='Repetitions of the relaxed cell for the MD supercells.',
+        )
+        spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(1), help='Seed of the vacancy sites of the MD.')
+        spec.input(
+            'max_concurrent_md',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(0),
+            help='How many MD runs at once (0: all). On one workstation, the number of cores over the threads of '
+            'each run: more only makes every run slower (torch threads contend). A cluster queue needs no limit.',
+        )
+        spec.input(
+            'relax_max_force',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.01),
+            help='Force threshold (eV/Å) of the relaxation of cell and ions.',
+        )
+        spec.input(
+            'protocol',
+            valid_type=orm.Str,
+            default=lambda: orm.Str('custom'),
+            help='The protocol name recorded in every row (set by `get_builder_from_protocol`).',
+        )
+        spec.input(
+            'group_label',
+            valid_type=orm.Str,
+            required=False,
+            help='A group (created if absent) that receives this workchain and its rows, so a query finds them.',
+        )
+        spec.input(
+            'clean_workdir',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='Clean the remote folders of every calculation when the workchain ends (the results are in the '
+            'database; an MD can still be continued from its stored segments).',
+        )
+        for name in ZERO_TEMPERATURE:
+            spec.input(
+                f'run_{name}',
+                valid_type=orm.Bool,
+                default=lambda name=name: orm.Bool(name != 'dielectric'),
+                help=f'Run the {name} workchain (its descriptors are None in the rows otherwise).',
+            )
+        spec.input_namespace(
+            'restart_from',
+            dynamic=True,
+            valid_type=orm.Data,
+            required=False,
+            help='Results of an earlier run reused instead of computed (from `get_builder_restart`): '
+            '`relaxed_structure`, `elastic_descriptors`, `gamma_frequencies`, `vacancy_descriptors`, '
+            '`nac_parameters`, `band_gap`, `md_<label>` (the descriptors of a finished MD) and '
+            '`md_segments_<label>_<segment>` (trajectory segments of an MD to continue).',
+        )
+        cls.define_engines(spec)
+        spec.inputs['ase'].help = 'The ASE engine of the relaxation: `code`, `model`, `metadata`.'
+        for name, (workchain, _) in ZERO_TEMPERATURE.items():
+            spec.expose_inputs(
+                workchain,
+                namespace=name,
+                exclude=('structure', 'engine', 'mobile_species'),
+                namespace_options={
+                    'required': False,
+                    'populate_defaults': False,
+                    'validator': None,
+                    'help': f'Inputs of the `{workchain.__name__}` (its own engine namespace included).',
+                },
+            )
+        spec.expose_inputs(
+            MdWorkChain,
+            namespace='md',
+            exclude=('structure', 'temperature', 'engine', 'mobile_species', 'restart_from'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'validator': None,
+                'help': 'Inputs of every `MdWorkChain` (its own engine namespace included).',
+            },
+        )
+        spec.inputs.validator = validate_inputs
+
+        spec.outline(
+            cls.setup,
+            if_(cls.should_relax)(cls.run_relax, cls.inspect_relax),
+            cls.run_zero_temperature_and_md,
+            while_(cls.md_pending)(cls.run_md_batch),
+            cls.inspect_zero_temperature,
+            cls.inspect_md,
+            cls.make_rows,
+            cls.fit_arrhenius,
+            cls.finalize,
+        )
+        spec.output('relaxed_structure', valid_type=orm.StructureData, help='The relaxed cell (cell and ions).')
+        spec.output_namespace(
+            'md_cells',
+            valid_type=orm.Data,
+            dynamic=True,
+            help='The MD supercells (`stoichiometric`, `vacancy`) and which sites were removed (`vacancies`).',
+        )
+        spec.output_namespace(
+            'zero_temperature',
+            valid_type=orm.Data,
+            dynamic=True,
+            help='Results of the zero-temperature children: `elastic_descriptors`, `elastic_tensor`, '
+            '`gamma_frequencies`, `phonon_descriptors`, `vacancy_descriptors`, `nac_parameters`, `band_gap`.',
+        )
+        spec.output_namespace(
+            'structural',
+            valid_type=orm.Dict,
+            dynamic=True,
+            help='The structural–compositional descriptors per composition (`stoichiometric`, `vacancy`).',
+        )
+        spec.output_namespace(
+            'md',
+            valid_type=orm.Dict,
+            dynamic=True,
+            help='The trajectory descriptors of every MD (`<composition>_<T>K`).',
+        )
+        spec.output_namespace(
+            'rows',
+            valid_type=orm.Dict,
+            dynamic=True,
+            help='One table row per (composition, temperature), `<composition>_<T>K`: the 54 descriptors and the '
+            'identifiers.',
+        )
+        spec.output_namespace(
+            'arrhenius',
+            valid_type=orm.Dict,
+            dynamic=True,
+            help='The Arrhenius law per composition (needs two diffusive temperatures).',
+        )
+        spec.exit_code(401, 'ERROR_RELAX_FAILED', message='The relaxation failed; nothing else was run: {message}')
+        spec.exit_code(402, 'ERROR_ELASTIC_FAILED', message='The elastic workchain failed (rows without it): {message}')
+        spec.exit_code(403, 'ERROR_PHONONS_FAILED', message='The phonon workchain failed (rows without it): {message}')
+        spec.exit_code(404, 'ERROR_VACANCY_FAILED', message='The vacancy workchain failed (rows without it): {message}')
+        spec.exit_code(
+            405, 'ERROR_DIELECTRIC_FAILED', message='The dielectric workchain failed (rows without it): {message}'
+        )
+        spec.exit_code(406, 'ERROR_MD_FAILED', message='MD runs failed; their rows are missing: {message}')
+        spec.exit_code(407, 'ERROR_STRUCTURAL_FAILED', message='The structural descriptors failed: {message}')
+        spec.exit_code(408, 'ERROR_MD_CELLS_FAILED', message='The MD supercells could not be made: {message}')
+
+    # ------------------------------------------------------------------------------------------------ builders
+
+    @classmethod
+    def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict:
+        """The inputs of a protocol of ``sse.yaml``; the children's overrides (keys ``elastic``, ``phonons``,
+        ``vacancy``, ``dielectric``, ``md``) are kept apart and checked by the children's own protocols.
+
+        :raises ValueError: for an unknown protocol or an unknown override key of this workchain.
+        """
+        data = load_protocol(cls._protocol_name)
+        protocol = protocol or data['default_protocol']
+        if protocol not in data['protocols']:
+            raise ValueError(f'unknown protocol {protocol!r}: choose one of {sorted(data["protocols"])}')
+        children = (*ZERO_TEMPERATURE, 'md')
+        overrides = dict(overrides or {})
+        child_overrides = {name: overrides.pop(name, {}) for name in children}
+        own = {key: value for key, value in data['protocols'][protocol].items() if key != 'description'}
+        inputs = recursive_merge(union(data['default_inputs'], own), overrides)
+        for name in children:
+            inputs[name] = union(inputs.get(name, {}), child_overrides[name])
+        inputs['protocol'] = protocol
+        return inputs
+
+    @classmethod
+    def get_available_protocols(cls) -> dict:
+        data = load_protocol(cls._protocol_name)
+        return {name: {'description': values['description']} for name, values in data['protocols'].items()}
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        engine: str,
+        structure: orm.StructureData,
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        *,
+        code: orm.AbstractCode,
+        model: orm.Dict | None = None,
+        code_gamma: orm.AbstractCode | None = None,
+        potential_family: str | None = None,
+        potential_mapping: dict | None = None,
+        dispersion: str | None = None,
+        hubbard_u: dict | None = None,
+        spin_polarized: bool = False,
+    ):
+        """Return a builder of the whole protocol for ``structure`` on ``engine`` (``ase`` or ``vasp``).
+
+        Each child's inputs come from its own ``get_builder_from_protocol`` with the same protocol name and the
+        overrides under its key (``elastic``, ``phonons``, ``vacancy``, ``dielectric``, ``md``); the keys of
+        ``sse.yaml`` (temperatures, vacancy fraction, MD supercell, ...) are overridden at the top level.
+
+        :param code: the Python code of the ASE engine, or the VASP code (``vasp_std``).
+        :param model: ASE: the model node (CHGNet by default).
+        :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-only MD.
+        :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR per element;
+            ``dispersion``, ``hubbard_u``, ``spin_polarized`` the electronic options of the zero-temperature tasks.
+        :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
+        """
+        from ..engines.ase import get_model_node
+
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        protocol = inputs['protocol']
+        if engine == 'ase' and model is None:
+            model = get_model_node('chgnet')
+        engine_inputs = {'code': code}
+        if engine == 'ase':
+            engine_inputs['model'] = model
+        else:
+            engine_inputs.update(
+                potential_family=potential_family,
+                potential_mapping=potential_mapping,
+                dispersion=dispersion,
+                hubbard_u=hubbard_u,
+                spin_polarized=spin_polarized,
+            )
+        # The relaxation uses the engine settings of the zero-temperature protocol (engines.yaml).
+        builder, _ = zero_temperature_builder(cls, engine, structure, protocol, None, **engine_inputs)
+        builder.mobile_species = orm.Str(select_mobile_species(structure.get_ase().get_chemical_symbols()))
+        builder.temperatures = orm.List([float(value) for value in inputs['temperatures']])
+        builder.vacancy_fraction = orm.Float(inputs['vacancy_fraction'])
+        builder.md_supercell_matrix = orm.List(supercell_for_length(structure, inputs['md_supercell_min_length']))
+        builder.seed = orm.Int(inputs['seed'])
+        # A limit for one workstation's cores (the ASE engine on localhost); a cluster's queue needs none.
+        builder.max_concurrent_md = orm.Int(inputs['max_concurrent_md'] if engine == 'ase' else 0)
+        builder.relax_max_force = orm.Float(inputs['relax_max_force'])
+        builder.protocol = orm.Str(protocol)
+        for name, (workchain, engines) in ZERO_TEMPERATURE.items():
+            run = bool(inputs['run'][name]) and engine in engines
+            builder[f'run_{name}'] = orm.Bool(run)
+            if not run:
+                continue
+            child = workchain.get_builder_from_protocol(engine, structure, protocol, inputs[name], **engine_inputs)
+            builder[name] = _builder_inputs(child, exclude=('structure', 'engine', 'mobile_species'))
+        md = MdWorkChain.get_builder_from_protocol(
+            code,
+            structure,
+            temperature=1.0,
+            protocol=protocol,
+            overrides=inputs['md'],
+            model=model if engine == 'ase' else None,
+            engine=engine,
+            code_gamma=code_gamma,
+            potential_family=potential_family if engine == 'vasp' else None,
+            potential_mapping=potential_mapping if engine == 'vasp' else None,
+        )
+        builder.md = _builder_inputs(md, exclude=('structure', 'temperature', 'engine', 'mobile_species'))
+        return builder
+
+    @classmethod
+    def get_builder_restart(cls, node: orm.WorkflowNode, **changes):
+        """Return a builder with the inputs of ``node`` (an earlier ``SseWorkChain``, finished, failed or killed)
+        and ``restart_from`` filled with what it finished: the relaxed cell, the zero-temperature results, the
+        descriptors of finished MD runs and the segments of unfinished ones (continued where they stopped).
+
+        ``changes`` replace inputs, e.g. ``temperatures=orm.List([500, 700, 900, 1100])`` to add a temperature:
+        only the new runs are computed.
+        """
+        builder = node.get_builder_restart()
+        reuse = {}
+        outputs = node.outputs
+        if 'relaxed_structure' in outputs:
+            reuse['relaxed_structure'] = outputs.relaxed_structure
+        reuse.update(dict(outputs.zero_temperature.items()) if 'zero_temperature' in outputs else {})
+        finished = dict(outputs.md.items()) if 'md' in outputs else {}
+        reuse.update({f'md_{label}': descriptors for label, descriptors in finished.items()})
+        for link in node.base.links.get_outgoing(link_type=LinkType.CALL_WORK).all():
+            label = link.link_label.removeprefix('md_')
+            if not link.link_label.startswith('md_') or label in finished or 'segments' not in link.node.outputs:
+                continue
+            for segment, trajectory in link.node.outputs.segments.items():
+                reuse[f'md_segments_{label}_{segment}'] = trajectory
+        builder.restart_from = reuse
+        for name, value in changes.items():
+            builder[name] = value
+        return builder
+
+    # ------------------------------------------------------------------------------------------------ steps
+
+    def setup(self):
+        symbols = self.inputs.structure.get_ase().get_chemical_symbols()
+        self.ctx.species = (
+            self.inputs.mobile_species.value if 'mobile_species' in self.inputs else select_mobile_species(symbols)
+        )
+        self.ctx.reuse = dict(self.inputs.get('restart_from', {}))
+        self.ctx.failures = {}  # role → message
+        self.ctx.reused = []
+        self.ctx.rows = {}
+
+    def should_relax(self) -> bool:
+        if 'relaxed_structure' in self.ctx.reuse:
+            self.ctx.relaxed = self.ctx.reuse['relaxed_structure']
+            self.ctx.reused.append('relax')
+            self.report('relaxation reused from `restart_from`')
+            return False
+        return True
+
+    def run_relax(self):
+        parameters = task_parameters(
+            'relax', relax_cell=True, fmax_eV_A=self.inputs.relax_max_force.value, max_steps=1000
+        )
+        return ToContext(relax=self.submit_task(self.inputs.structure, parameters, 'relax'))
+
+    def inspect_relax(self):
+        node = self.ctx.relax
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_RELAX_FAILED.format(message=_describe(node))
+        self.ctx.relaxed = node.outputs.structure
+        return None
+
+    def run_zero_temperature_and_md(self):
+        """The zero-temperature children and every MD run at once (the MD needs only the relaxed cell)."""
+        relaxed = self.ctx.relaxed
+        self.out('relaxed_structure', relaxed)
+        futures = {}
+        for name, (workchain, _) in ZERO_TEMPERATURE.items():
+            if not self.inputs[f'run_{name}'].value or self._reused_zero_temperature(name):
+                continue
+            inputs = AttributeDict(self.exposed_inputs(workchain, namespace=name))
+            inputs.structure = relaxed
+            inputs.engine = self.inputs.engine
+            if name in ('vacancy', 'dielectric'):
+                inputs.mobile_species = orm.Str(self.ctx.species)
+            inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': name}
+            futures[name] = self.submit(workchain, **inputs)
+            self.report(f'launched {workchain.__name__}<{futures[name].pk}>')
+
+        settings = {
+            'supercell_matrix': self.inputs.md_supercell_matrix.get_list(),
+            'mobile_species': self.ctx.species,
+            'vacancy_fraction': self.inputs.vacancy_fraction.value,
+            'seed': self.inputs.seed.value,
+        }
+        result, node = generate_md_cells.run_get_node(
+            relaxed, orm.Dict(settings), metadata={'call_link_label': 'md_cells'}
+        )
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_MD_CELLS_FAILED.format(message=node.exit_message)
+        self.ctx.md_cells = result
+        self.out('md_cells', result)
+        vacancies = result['vacancies'].get_dict()
+        self.report(
+            f'MD cells: {len(result["stoichiometric"].sites)} atoms, and {vacancies["vacancies"]} {self.ctx.species} '
+            f'vacancies ({vacancies["vacancy_fraction"]:.1%}) drawn with seed {vacancies["seed"]}'
+        )
+        self.ctx.md_queue = []
+        for composition in COMPOSITIONS:
+            for temperature in self.inputs.temperatures.get_list():
+                label = md_label(composition, temperature)
+                if f'md_{label}' in self.ctx.reuse:
+                    self.ctx.reused.append(f'md_{label}')
+                else:
+                    self.ctx.md_queue.append((composition, temperature))
+        futures.update(self._submit_md_batch())
+        self.report(
+            f'launched {len(futures)} child workchains; {len(self.ctx.md_queue)} MD runs wait for a free slot'
+            + (f'; reused {self.ctx.reused}' if self.ctx.reused else '')
+        )
+        return ToContext(**futures)
+
+    def _submit_md_batch(self) -> dict:
+        """Submit the next MD runs of the queue, as many as ``max_concurrent_md`` allows (all when 0)."""
+        limit = self.inputs.max_concurrent_md.value or len(self.ctx.md_queue)
+        batch, self.ctx.md_queue = self.ctx.md_queue[:limit], self.ctx.md_queue[limit:]
+        futures = {}
+        for composition, temperature in batch:
+            label = md_label(composition, temperature)
+            inputs = AttributeDict(self.exposed_inputs(MdWorkChain, namespace='md'))
+            inputs.structure = self.ctx.md_cells[composition]
+            inputs.temperature = orm.Float(temperature)
+            inputs.engine = self.inputs.engine
+            inputs.mobile_species = orm.Str(self.ctx.species)
+            segments = {
+                key.removeprefix(f'md_segments_{label}_'): node
+                for key, node in self.ctx.reuse.items()
+                if key.startswith(f'md_segments_{label}_')
+            }
+            if segments:
+                inputs.restart_from = segments
+                self.report(f'MD {label} continues from {len(segments)} stored segments')
+            inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': f'md_{label}'}
+            futures[f'md_{label}'] = self.submit(MdWorkChain, **inputs)
+            self.report(f'launched MdWorkChain<{futures[f"md_{label}"].pk}> {label}')
+        return futures
+
+    def md_pending(self) -> bool:
+        return bool(self.ctx.md_queue)
+
+    def run_md_batch(self):
+        return ToContext(**self._submit_md_batch())
+
+    def _reused_zero_temperature(self, name: str) -> bool:
+        keys = {
+            'elastic': ('elastic_descriptors',),
+            'phonons': ('gamma_frequencies',),
+            'vacancy': ('vacancy_descriptors',),
+            'dielectric': ('nac_parameters', 'band_gap'),
+        }[name]
+        if all(key in self.ctx.reuse for key in keys):
+            self.ctx.reused.append(name)
+            self.report(f'{name} reused from `restart_from`')
+            return True
+        return False
+
+    def inspect_zero_temperature(self):
+        """Collect what the zero-temperature children gave; a failed one is recorded, the rows go on without it."""
+        results = {
+            key: node
+            for key, node in self.ctx.reuse.items()
+            if not key.startswith('md_') and key != 'relaxed_structure'
+        }
+        collected = {
+            'elastic': (('descriptors', 'elastic_descriptors'), ('elastic_tensor', 'elastic_tensor')),
+            'phonons': (('gamma_frequencies', 'gamma_frequencies'), ('descriptors', 'phonon_descriptors')),
+            'vacancy': (('descriptors', 'vacancy_descriptors'),),
+            'dielectric': (('nac_parameters', 'nac_parameters'), ('band_gap', 'band_gap')),
+        }
+        for name in ZERO_TEMPERATURE:
+            node = self.ctx.get(name)
+            if node is None:
+                continue
+            if not node.is_finished_ok:
+                self.ctx.failures[name] = _describe(node)
+                self.report(f'{name} failed, its descriptors will be None: {_describe(node)}')
+            for output, key in collected[name]:
+                if output in node.outputs:  # an unstable elastic tensor is output even on failure: keep it
+                    results[key] = node.outputs[output]
+        self.ctx.zero_temperature = results
+        self.out('zero_temperature', results)
+
+    def inspect_md(self):
+        self.ctx.md = {}
+        for composition in COMPOSITIONS:
+            for temperature in self.inputs.temperatures.get_list():
+                label = md_label(composition, temperature)
+                if f'md_{label}' in self.ctx.reuse:
+                    self.ctx.md[label] = self.ctx.reuse[f'md_{label}']
+                    continue
+                node = self.ctx[f'md_{label}']
+                if 'descriptors' in node.outputs:
+                    self.ctx.md[label] = node.outputs.descriptors
+                if not node.is_finished_ok and node.exit_status not in MD_FLAGGED_STATUSES:
+                    self.ctx.failures.setdefault('md', []).append(f'{label}: {_describe(node)}')
+                    self.report(f'MD {label} failed: {_describe(node)}')
+                elif node.exit_status in MD_FLAGGED_STATUSES:
+                    self.report(f'MD {label}: D flagged ({node.exit_message})')
+        self.out('md', dict(self.ctx.md))
+
+    def make_rows(self):
+        """Structural descriptors per composition, then one row per MD with the identifiers."""
+        zero = self.ctx.zero_temperature
+        optional = {
+            'dielectric': zero.get('nac_parameters'),
+            'band_gap': zero.get('band_gap'),
+            'gamma_frequencies': zero.get('gamma_frequencies'),
+            'vacancy_descriptors': zero.get('vacancy_descriptors'),
+        }
+        structural = {}
+        for composition, stoichiometric in COMPOSITIONS.items():
+            result, node = compute_structural_descriptors.run_get_node(
+                structure=self.ctx.relaxed,
+                mobile_species=orm.Str(self.ctx.species),
+                stoichiometric=orm.Bool(stoichiometric),
+                **{key: value for key, value in optional.items() if value is not None},
+                metadata={'call_link_label': f'structural_{composition}'},
+            )
+            if not node.is_finished_ok:
+                return self.exit_codes.ERROR_STRUCTURAL_FAILED.format(message=node.exit_message)
+            structural[composition] = result
+        self.out('structural', structural)
+        elastic = zero.get('elastic_descriptors')
+        identifiers = self._identifiers()
+        for label, descriptors in self.ctx.md.items():
+            composition = label.split('_')[0]
+            row_identifiers = {
+                **identifiers,
+                'temperature_K': float(descriptors['temperature_K']),
+                'stoichiometric': COMPOSITIONS[composition],
+            }
+            sources = {'trajectory': descriptors, 'structural': structural[composition]}
+            if elastic is not None:
+                sources['elastic'] = elastic
+            row, node = merge_descriptors.run_get_node(
+                identifiers=orm.Dict(row_identifiers), **sources, metadata={'call_link_label': f'row_{label}'}
+            )
+            if not node.is_finished_ok:
+                self.ctx.failures.setdefault('md', []).append(f'{label}: row refused: {node.exit_message}')
+                continue
+            self.ctx.rows[label] = row
+        self.out('rows', dict(self.ctx.rows))
+        self.report(f'{len(self.ctx.rows)} rows')
+        return None
+
+    def _identifiers(self) -> dict:
+        from pymatgen.core import Composition
+
+        formula = Composition(self.inputs.structure.get_formula()).reduced_formula
+        if self.inputs.engine.value == 'ase':
+            model = self.inputs.md.ase.model
+            model_name = f'{model["name"]} {model.get("model_version") or model.get("package_version", "")}'.strip()
+        else:
+            incar = self.inputs.md.vasp.get('incar')
+            functional = (incar.get('gga') if incar is not None else None) or 'PBE'
+            model_name = f'{functional} ({self.inputs.md.vasp.potential_family.value})'
+        return {
+            'formula': formula,
+            'mobile_species': self.ctx.species,
+            'mobile_family': mobile_family(self.ctx.species),
+            'engine': self.inputs.engine.value,
+            'model': model_name,
+            'protocol': self.inputs.protocol.value,
+        }
+
+    def fit_arrhenius(self):
+        arrhenius = {}
+        for composition in COMPOSITIONS:
+            runs = {label: node for label, node in self.ctx.md.items() if label.startswith(f'{composition}_')}
+            if len(runs) < 2:
+                continue
+            result, node = fit_arrhenius.run_get_node(
+                **{f'T_{label.split("_", 1)[1]}': value for label, value in runs.items()},
+                metadata={'call_link_label': f'arrhenius_{composition}'},
+            )
+            if node.is_finished_ok:
+                arrhenius[composition] = result
+                values = result.get_dict()
+                self.report(
+                    f'{composition}: Ea = {values.get("activation_energy_eV", float("nan")):.3f} eV from '
+                    f'{len(values.get("runs_used", []))} temperatures'
+                )
+            else:
+                self.report(f'{composition}: no Arrhenius law: {node.exit_message}')
+        self.out('arrhenius', arrhenius)
+
+    def finalize(self):
+        summary = {
+            'rows': sorted(self.ctx.rows),
+            'reused': sorted(self.ctx.reused),
+            'failures': dict(self.ctx.failures.items()),
+            'mobile_species': self.ctx.species,
+            'arrhenius': sorted(self.outputs.get('arrhenius', {})),
+        }
+        # Bookkeeping of the run, not a result: an extra of the node, shown by `verdi node extras`.
+        self.node.base.extras.set('superionic_summary', summary)
+        self.report(f'summary: {summary}')
+        if 'group_label' in self.inputs:
+            group, _created = orm.Group.collection.get_or_create(self.inputs.group_label.value)
+            group.add_nodes([self.node, *self.ctx.rows.values()])
+            self.report(f'added the workchain and {len(self.ctx.rows)} rows to the group `{group.label}`')
+        for role, exit_code in (
+            ('elastic', self.exit_codes.ERROR_ELASTIC_FAILED),
+            ('phonons', self.exit_codes.ERROR_PHONONS_FAILED),
+            ('vacancy', self.exit_codes.ERROR_VACANCY_FAILED),
+            ('dielectric', self.exit_codes.ERROR_DIELECTRIC_FAILED),
+            ('md', self.exit_codes.ERROR_MD_FAILED),
+        ):
+            if role in self.ctx.failures:
+                message = self.ctx.failures[role]
+                return exit_code.format(message='; '.join(message) if isinstance(message, list) else message)
+        return None
+
+    def on_terminated(self):
+        """Clean the remote folders of every calculation when ``clean_workdir`` is true."""
+        super().on_terminated()
+        if not self.inputs.clean_workdir.value:
+            return
+        cleaned = []
+        for node in self.node.called_descendants:
+            if isinstance(node, orm.CalcJobNode):
+                try:
+                    node.outputs.remote_folder._clean()
+                    cleaned.append(node.pk)
+                except (OSError, KeyError, AttributeError):
+                    pass
+        if cleaned:
+            self.report(f'cleaned the remote folders of {len(cleaned)} calculations')
+
+
+def _builder_inputs(builder, exclude: tuple[str, ...]) -> dict:
+    """The inputs a child builder holds, without ``exclude`` (set by the parent at run time)."""
+    inputs = builder._inputs(prune=True)
+    return {key: value for key, value in inputs.items() if key not in exclude}
+
+
+def _describe(node) -> str:
+    return f'{node.process_label}<{node.pk}> exit status {node.exit_status} {node.exit_message or ""}'.strip()

@@ -1,0 +1,86 @@
+"""``aiida-superionic launch``: one SseWorkChain per CIF of a folder, checked before anything is submitted.
+
+The submission itself is aiida-core's; here it is recorded instead (a daemon would then run every
+material's whole protocol), and the daemon's state is set by hand.
+"""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+from aiida.engine.daemon.client import DaemonClient
+from click.testing import CliRunner
+
+from aiida_superionic.cli import cmd_root
+
+
+def _write_cifs(folder, generate_structure, names=('cu3au', 'li3n')):
+    for name in names:
+        structure = generate_structure(name, repeat=1, vacancy=False).get_pymatgen_structure()
+        structure.to(filename=str(folder / f'{name}.cif'))
+
+
+@pytest.fixture
+def submitted(monkeypatch):
+    """The builders `launch` submits, recorded; the daemon reported as running unless a test says otherwise."""
+    builders = []
+
+    def submit(builder):
+        builders.append(builder)
+        node = orm.Int(len(builders)).store()  # stands for the process node: only its pk is printed
+        return node
+
+    monkeypatch.setattr('aiida.engine.submit', submit)
+    monkeypatch.setattr(DaemonClient, 'is_daemon_running', property(lambda self: True))
+    return builders
+
+
+def _invoke(*arguments):
+    return CliRunner().invoke(cmd_root, ['launch', *map(str, arguments)])
+
+
+def test_launch_builds_one_sse_per_cif(aiida_profile, python_code, generate_structure, tmp_path, submitted):
+    _write_cifs(tmp_path, generate_structure)
+    profile = aiida_profile.name
+    result = _invoke(tmp_path, '-p', profile, '--model', 'emt', '-X', python_code.full_label, '-G', 'launched')
+    assert result.exit_code == 0, result.output
+    assert [builder.metadata.label for builder in submitted] == ['cu3au', 'li3n']
+    for builder in submitted:
+        assert builder.group_label.value == 'launched'
+        assert builder.protocol.value == 'fast'
+        assert builder.engine.value == 'ase'
+        assert builder.ase.model['name'] == 'emt'
+    assert 'li3n' in result.output
+    assert 'SseWorkChain<' in result.output
+
+
+def test_launch_refuses_bad_folders_before_submitting(
+    aiida_profile, python_code, generate_structure, tmp_path, submitted, monkeypatch
+):
+    base = ['-p', aiida_profile.name, '--model', 'emt', '-X', python_code.full_label]
+    result = _invoke(tmp_path, *base)
+    assert result.exit_code != 0
+    assert 'no *.cif file' in result.output
+
+    (tmp_path / 'broken.cif').write_text('data_broken\n_cell_length_a 3\n')
+    result = _invoke(tmp_path, *base)
+    assert result.exit_code != 0
+    assert 'broken.cif' in result.output
+    (tmp_path / 'broken.cif').unlink()
+
+    _write_cifs(tmp_path, generate_structure, names=('li3n', 'au'))
+    result = _invoke(tmp_path, *base)
+    assert result.exit_code != 0
+    assert 'au: ' in result.output  # Au has no mobile ion: named, and nothing submitted, not even Li3N
+    assert submitted == []
+    (tmp_path / 'au.cif').unlink()
+
+    result = _invoke(tmp_path, '--engine', 'vasp', '-p', aiida_profile.name)
+    assert result.exit_code != 0
+    assert 'needs --code, --potential-family and --potential' in result.output
+
+    monkeypatch.setattr(DaemonClient, 'is_daemon_running', property(lambda self: False))
+    result = _invoke(tmp_path, *base)
+    assert result.exit_code != 0
+    assert 'the daemon is not running' in result.output  # the embedded ZeroMQ broker lives in the daemon
+    assert submitted == []

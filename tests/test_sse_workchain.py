@@ -1,0 +1,120 @@
+"""``SseWorkChain`` end to end on the ASE engine with EMT (Cu3Au, Cu mobile), and its builders."""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_superionic.descriptors.keys import DESCRIPTOR_KEYS, IDENTIFIER_KEYS
+from aiida_superionic.workflows.sse import SseWorkChain
+
+#: Short MD for the tests: the rows need descriptors, not a converged D.
+SHORT_MD = {'md': {'steps': 100, 'equilibration_steps': 20, 'write_interval': 2}}
+
+
+@pytest.fixture
+def sse_builder(python_code, emt_model, generate_structure):
+    def factory(**overrides):
+        return SseWorkChain.get_builder_from_protocol(
+            'ase',
+            generate_structure('cu3au', repeat=1, vacancy=False),
+            'fast',
+            overrides={**SHORT_MD, 'temperatures': [900.0, 1300.0], **overrides},
+            code=python_code,
+            model=emt_model,
+        )
+
+    return factory
+
+
+@pytest.mark.slow
+def test_sse_workchain_gives_a_row_per_temperature_and_composition(aiida_profile, sse_builder):
+    builder = sse_builder()
+    builder.group_label = orm.Str('sse-test')
+    results, node = run_get_node(builder)
+    assert node.exit_status in (0, SseWorkChain.exit_codes.ERROR_ELASTIC_FAILED.status), node.exit_message
+    rows = results['rows']
+    assert sorted(rows) == ['stoichiometric_1300K', 'stoichiometric_900K', 'vacancy_1300K', 'vacancy_900K']
+    for label, row in rows.items():
+        values = row.get_dict()
+        assert set(values) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS)
+        assert values['formula'] == 'Cu3Au'
+        assert values['engine'] == 'ase'
+        assert values['model'].startswith('emt')
+        assert values['protocol'] == 'fast'
+        assert values['mobile_species'] == 'Cu'
+        assert values['stoichiometric'] is label.startswith('stoichiometric')
+        assert values['temperature_K'] == float(label.split('_')[1].removesuffix('K'))
+        assert values['lowest_optical_frequency_meV'] is not None  # from the phonons
+        assert values['vacancy_formation_energy_eV'] is not None  # from the vacancy
+        assert values['band_gap_eV'] is None  # the ASE engine: absent, not faked
+        assert values['born_charge'] is None
+        assert values['diffusion_coefficient_cm2_s'] is not None
+    cells = results['md_cells']
+    assert len(cells['vacancy'].sites) == len(cells['stoichiometric'].sites) - 1  # 2 % of 24 Cu: one vacancy
+    group = orm.load_group('sse-test')
+    assert {row.uuid for row in rows.values()} <= {member.uuid for member in group.nodes}
+
+    # Every step is a named child in `verdi process status`.
+    labels = {link.link_label for link in node.base.links.get_outgoing().all()}
+    expected = {'relax', 'elastic', 'phonons', 'vacancy', 'md_cells', 'md_stoichiometric_900K', 'md_vacancy_1300K'}
+    assert expected <= labels
+    assert {'row_vacancy_900K', 'structural_stoichiometric', 'arrhenius_stoichiometric'} & labels
+
+    # Restart: everything reused, one new temperature computed.
+    restart = SseWorkChain.get_builder_restart(node, temperatures=orm.List([900.0, 1300.0, 1100.0]))
+    results, again = run_get_node(restart)
+    children = {link.link_label for link in again.base.links.get_outgoing().all()}
+    assert {'md_stoichiometric_1100K', 'md_vacancy_1100K'} <= children
+    assert not {'relax', 'elastic', 'phonons', 'vacancy', 'md_stoichiometric_900K'} & children
+    assert len(results['rows']) == 6
+
+
+def test_bad_inputs_are_refused_before_anything_runs(aiida_profile, sse_builder, generate_structure):
+    builder = sse_builder()
+    builder.structure = generate_structure('au', repeat=1, vacancy=False)
+    with pytest.raises(ValueError, match='mobile'):
+        run_get_node(builder)
+    builder = sse_builder()
+    builder.run_dielectric = orm.Bool(True)
+    with pytest.raises(ValueError, match='cannot run it'):
+        run_get_node(builder)
+    with pytest.raises(ValueError, match='must be a non-empty list of positive'):
+        sse_builder(temperatures=[-5.0])
+    with pytest.raises(ValueError, match='unknown override `temperature`'):
+        sse_builder(temperature=300)
+    with pytest.raises(ValueError, match='unknown override `stepz`'):
+        sse_builder(md={'stepz': 1})
+
+
+@pytest.fixture
+def vasp_code(aiida_code_installed):
+    return aiida_code_installed(label='vasp', default_calc_job_plugin='vasp.vasp', filepath_executable='/bin/true')
+
+
+@pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
+def test_vasp_builder(aiida_profile, vasp_code, generate_structure, serialize_builder, data_regression, protocol):
+    """The whole VASP protocol of a material; a change to any child's inputs must be deliberate."""
+    builder = SseWorkChain.get_builder_from_protocol(
+        'vasp',
+        generate_structure('li3n', repeat=1, vacancy=False),
+        protocol,
+        code=vasp_code,
+        code_gamma=vasp_code,
+        potential_family='PBE.54',
+        potential_mapping={'Li': 'Li_sv', 'N': 'N'},
+    )
+    assert builder.run_dielectric.value
+    data_regression.check(serialize_builder(builder))
+
+
+def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_code, emt_model, generate_structure):
+    builder = SseWorkChain.get_builder_from_protocol(
+        'ase', generate_structure('li3n', repeat=1, vacancy=False), 'stringent', code=python_code, model=emt_model
+    )
+    assert not builder.run_dielectric.value
+    assert builder.temperatures.get_list() == [600.0, 800.0, 1000.0, 1200.0]
+    assert builder.md_supercell_matrix.get_list() == [4, 4, 4]  # 12 Å from a = 3.65, c = 3.88 Å: 256 atoms
+    assert builder.md.target_relative_uncertainty.value == 0.1
+    assert builder.elastic.max_force.value == 0.005
