@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
+from aiida.manage.caching import enable_caching
 
 from aiida_superionic.descriptors.keys import DESCRIPTOR_KEYS, IDENTIFIER_KEYS
 from aiida_superionic.workflows.sse import SseWorkChain
@@ -69,6 +70,21 @@ def test_sse_workchain_gives_a_row_per_temperature_and_composition(aiida_profile
     assert {'md_stoichiometric_1100K', 'md_vacancy_1100K'} <= children
     assert not {'relax', 'elastic', 'phonons', 'vacancy', 'md_stoichiometric_900K'} & children
     assert len(results['rows']) == 6
+
+    # The same material again with AiiDA's caching on: every calculation is taken from the cache, and
+    # `clean_workdir` empties the remote folders at the end.
+    with enable_caching():
+        builder = sse_builder()
+        builder.clean_workdir = orm.Bool(True)
+        results, cached = run_get_node(builder)
+    assert cached.is_finished_ok, cached.exit_message
+    calculations = [node for node in cached.called_descendants if isinstance(node, orm.CalcJobNode)]
+    assert calculations
+    assert all(node.base.caching.is_created_from_cache for node in calculations)
+    assert all(node.outputs.remote_folder.is_empty for node in calculations)
+    assert results['rows']['vacancy_900K']['diffusion_coefficient_cm2_s'] == pytest.approx(
+        node.outputs.rows['vacancy_900K']['diffusion_coefficient_cm2_s']
+    )
 
 
 def test_bad_inputs_are_refused_before_anything_runs(aiida_profile, sse_builder, generate_structure):

@@ -413,3 +413,11 @@ def test_cell_relaxation_reruns_after_a_large_volume_change(task_process, finish
     same = _moved(process.ctx.inputs.structure, scale=1.001, shift=0.0)
     node = finished_calculation(process, 0, misc=MISC, structure=same, inputs_structure=process.ctx.inputs.structure)
     assert process.handle_pulay_stress(node) is None
+
+
+def test_linear_response_tightens_a_loose_protocol_ediff():
+    """One EDIFF serves every task of a workchain: DFPT and IBRION 6 tighten it, never loosen it."""
+    assert tasks.task_electronic_incar('dfpt', {'ediff': 1e-5})['ediff'] == 1e-8
+    assert tasks.task_electronic_incar('dfpt', {'ediff': 1e-10})['ediff'] == 1e-10
+    assert tasks.task_electronic_incar('elastic', {'ediff': 1e-5})['ediff'] == 1e-7
+    assert tasks.task_electronic_incar('static', {'ediff': 1e-5})['ediff'] == 1e-5

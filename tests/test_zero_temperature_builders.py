@@ -66,9 +66,13 @@ def test_electronic_options_reach_the_incar(aiida_profile, vasp_code, generate_s
     assert incar['encut'] == 750
     assert incar['ivdw'] == 12
     assert incar['ispin'] == 2
-    assert incar['ldau'] is True
-    assert incar['ldautype'] == 2
-    assert sorted(incar['ldauu']) == [0.0, 0.0, 5.3]  # U on Fe only, in the order of the POTCARs
+    assert 'ldau' not in incar  # made by each task for its own cell's species
+    assert builder.vasp.hubbard_u.get_dict() == {'Fe': ['d', 5.3]}
+    from aiida_vasp.utils.ldau import get_ldau_keys
+
+    keys = get_ldau_keys(builder.structure, mapping={'Fe': ['d', 5.3]})
+    assert keys['ldautype'] == 2
+    assert sorted(keys['ldauu']) == [0.0, 0.0, 5.3]  # U on Fe only, in the order of the POTCARs
 
 
 @pytest.mark.parametrize('name', sorted(WORKCHAINS))

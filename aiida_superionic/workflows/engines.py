@@ -81,11 +81,12 @@ class TaskEngineMixin:
         """Submit one task of the chosen engine, linked as ``label``; return the future node.
 
         :param parameters: the task parameters (``task.task_parameters``).
-        :param engine_changes: entries replaced in the engine's namespace (e.g. ``charge`` on VASP).
+        :param engine_changes: entries replaced in the engine's namespace (e.g. ``charge`` on VASP); None removes one.
         """
         process_class = task_workchain(self.engine)
         inputs = self.exposed_inputs(process_class)
-        inputs[self.engine] = {**inputs[self.engine], **engine_changes}
+        merged = {**inputs[self.engine], **engine_changes}
+        inputs[self.engine] = {key: value for key, value in merged.items() if value is not None}
         inputs['structure'] = structure
         inputs['parameters'] = orm.Dict(parameters)
         inputs['metadata'] = {'call_link_label': label}

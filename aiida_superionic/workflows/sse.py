@@ -24,7 +24,7 @@ from .elastic import ElasticWorkChain
 from .engines import TaskEngineMixin, check_engine_inputs
 from .md import MdWorkChain
 from .phonons import PhononsWorkChain, supercell_for_length
-from .protocols.builders import load_protocol, union, zero_temperature_builder
+from .protocols.builders import electronic_options_incar, load_protocol, union, zero_temperature_builder
 from .protocols.utils import recursive_merge
 from .task import task_parameters
 from .vacancy import VacancyWorkChain
@@ -386,6 +386,9 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             potential_family=potential_family if engine == 'vasp' else None,
             potential_mapping=potential_mapping if engine == 'vasp' else None,
         )
+        if engine == 'vasp':  # the MD with the same functional as the zero-temperature tasks
+            options = electronic_options_incar(structure, dispersion, hubbard_u, spin_polarized)
+            md.vasp.incar = orm.Dict({**md.vasp.incar.get_dict(), **options})
         builder.md = _builder_inputs(md, exclude=('structure', 'temperature', 'engine', 'mobile_species'))
         return builder
 

@@ -180,6 +180,15 @@ class VaspTaskWorkChain(BaseRestartWorkChain):
             "compensating background; corrections for the image interaction are the caller's.",
         )
         spec.input(
+            'vasp.hubbard_u',
+            valid_type=orm.Dict,
+            required=False,
+            serializer=to_aiida_type,
+            help='DFT+U (Dudarev, LDAUTYPE 2) as `{element: [orbital, U (eV)]}`, e.g. `{"Fe": ["d", 5.3]}`: the '
+            'LDAUL/LDAUU/LDAUJ lists are made for the structure of each calculation, in its POTCAR order, so a task '
+            'on a cell without the element (an elemental reference) gets lists of its own species.',
+        )
+        spec.input(
             'vasp.options',
             valid_type=orm.Dict,
             serializer=to_aiida_type,
@@ -267,9 +276,16 @@ class VaspTaskWorkChain(BaseRestartWorkChain):
 
     def _incar(self) -> dict:
         task = self.ctx.task
+        electronic = dict(self.ctx.electronic)
+        if 'hubbard_u' in self.inputs.vasp:
+            from aiida_vasp.utils.ldau import get_ldau_keys
+
+            mapping = self.inputs.vasp.hubbard_u.get_dict()
+            keys = get_ldau_keys(self.ctx.structure, mapping=mapping)
+            electronic.update({key.lower(): value for key, value in keys.items()})
         return task_incar(
             task['task'],
-            self.ctx.electronic,
+            electronic,
             relax_cell=task.get('relax_cell', False),
             fmax_eV_A=task.get('fmax_eV_A'),
             max_steps=task.get('max_steps'),

@@ -91,11 +91,20 @@ def forbidden_task_tags(incar: dict) -> list[str]:
     return sorted(key.upper() for key in incar if key.lower() in TASK_TAGS)
 
 
+#: The loosest EDIFF (eV) of the tasks that differentiate the ground state: a linear response and VASP's own
+#: finite differences need it tighter than a relaxation does. A protocol's (or the user's) EDIFF is tightened
+#: to it for these tasks, never loosened: one EDIFF in ``vasp.incar`` serves every task of a workchain.
+LOOSEST_EDIFF = {'dfpt': 1.0e-8, 'elastic': 1.0e-7}
+
+
 def task_electronic_incar(task: str, user_incar: dict | None) -> dict:
     """The electronic tags of ``task``: :data:`DEFAULT_TASK_ELECTRONIC_INCAR` (and :data:`DFPT_ELECTRONIC_INCAR`
-    for ``dfpt``) with the user's tags over them, keys lower case."""
+    for ``dfpt``) with the user's tags over them, keys lower case; EDIFF at most :data:`LOOSEST_EDIFF`."""
     defaults = {**DEFAULT_TASK_ELECTRONIC_INCAR, **(DFPT_ELECTRONIC_INCAR if task == 'dfpt' else {})}
-    return {**defaults, **{key.lower(): value for key, value in (user_incar or {}).items()}}
+    incar = {**defaults, **{key.lower(): value for key, value in (user_incar or {}).items()}}
+    if task in LOOSEST_EDIFF:
+        incar['ediff'] = min(float(incar.get('ediff', LOOSEST_EDIFF[task])), LOOSEST_EDIFF[task])
+    return incar
 
 
 def task_incar(

@@ -127,8 +127,10 @@ def zero_temperature_builder(
         if not potential_family or not potential_mapping:
             raise ValueError('the VASP engine needs `potential_family` and `potential_mapping`')
         vasp = inputs['vasp']
-        incar = {**vasp['incar'], **electronic_options_incar(structure, dispersion, hubbard_u, spin_polarized)}
+        incar = {**vasp['incar'], **electronic_options_incar(structure, dispersion, None, spin_polarized)}
         builder.vasp.code = code
+        if hubbard_u:  # made per calculation by the task, for the species of each cell
+            builder.vasp.hubbard_u = orm.Dict(hubbard_u)
         builder.vasp.potential_family = orm.Str(potential_family)
         builder.vasp.potential_mapping = orm.Dict(potential_mapping)
         builder.vasp.incar = orm.Dict(incar)
