@@ -104,3 +104,37 @@ def test_charged_vacancy_on_vasp(aiida_profile, vasp_code, potential_family, cu3
     vbm = child('band_edge').outputs.output_parameters['vbm_eV']
     expected = values['defective_energy_eV'] - values['pristine_energy_eV'] + values['chemical_potential_eV'] - vbm
     assert values['vacancy_formation_energy_eV'] == pytest.approx(expected, abs=1e-9)
+
+
+def test_elastic_strains_on_vasp_share_one_mesh_and_agree_with_ase(
+    aiida_profile, vasp_code, potential_family, python_code, emt_model, cu3au_cell
+):
+    """The finite-strain fit on VASP (EMT behind mock-vasp) equals the ASE engine's, with every strained cell on
+    the unstrained cell's k-point mesh."""
+    from aiida_superionic.workflows.elastic import ElasticWorkChain
+
+    overrides = {'strains': {'normal_strains': [0.01], 'shear_strains': [0.02]}}
+    builder = _vasp_builder(ElasticWorkChain, cu3au_cell, vasp_code(), potential_family, overrides)
+    builder.relax_ions = orm.Bool(False)
+    vasp_results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    meshes = {
+        tuple(calculation.inputs.kpoints.get_kpoints_mesh()[0])
+        for task in node.called
+        if task.process_label == 'VaspTaskWorkChain'
+        for calculation in task.called
+        if calculation.process_label == 'VaspCalculation'
+    }
+    assert len(meshes) == 1
+
+    builder = ElasticWorkChain.get_builder_from_protocol(
+        'ase', cu3au_cell, 'fast', overrides=overrides, code=python_code, model=emt_model
+    )
+    builder.relax_ions = orm.Bool(False)
+    ase_results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    np.testing.assert_allclose(
+        vasp_results['elastic_tensor'].get_array('elastic_tensor_GPa'),
+        ase_results['elastic_tensor'].get_array('elastic_tensor_GPa'),
+        atol=0.05,  # the fake VASP writes stresses to 1e-5 kbar and positions to 1e-8
+    )
