@@ -139,7 +139,10 @@ def print_summary(node: orm.WorkflowNode, plot: str) -> None:
             f'{verdict:<14} {_number(row["mean_frequency_meV_mobile"], ".1f"):>12} '
             f'{_number(row["lindemann_ratio"], ".3f"):>9}'
         )
-    for composition, fit in node.outputs.get('arrhenius', {}).items():
+    arrhenius = dict(node.outputs.arrhenius.items()) if 'arrhenius' in node.outputs else {}
+    if not arrhenius:
+        print('Arrhenius:  not fitted: it needs two temperatures whose D is diffusive (see the verdicts above)')
+    for composition, fit in arrhenius.items():
         values = fit.get_dict()
         print(
             f'Arrhenius ({composition}): Ea = {values["activation_energy_eV"]:.3f} ± '
