@@ -149,7 +149,7 @@ def print_summary(node: orm.WorkflowNode, plot: str) -> None:
             f'{values.get("activation_energy_std_eV", float("nan")):.3f} eV'
         )
     print(f'\nWorkchain:  pk {node.pk}, exit status {node.exit_status} {node.exit_message or ""}')
-    print(f'Inspect:    verdi process status {node.pk}   |   verdi process report {node.pk}')
+    print(f'Inspect:    verdi process status -c {node.pk}   |   verdi process report {node.pk}')
     print(f'Table:      aiida-superionic export table.csv -G {node.inputs.group_label.value}')
     if plot:
         md = _first_md(node)
@@ -161,10 +161,13 @@ def print_summary(node: orm.WorkflowNode, plot: str) -> None:
 
 
 def _first_md(node):
-    for link in node.base.links.get_outgoing(link_label_filter='md_stoichiometric_%').all():
-        if isinstance(link.node, orm.WorkflowNode):
-            return link.node
-    return None
+    """The stoichiometric MD run at the lowest temperature."""
+    runs = [
+        link.node
+        for link in node.base.links.get_outgoing(link_label_filter='md_stoichiometric_%').all()
+        if isinstance(link.node, orm.WorkflowNode)
+    ]
+    return min(runs, key=lambda run: run.inputs.temperature.value, default=None)
 
 
 def _number(value, spec: str = '.3g') -> str:

@@ -55,7 +55,7 @@ POTCARS = {
     'Al': 'Al',
     'Zr': 'Zr_sv',
     'La': 'La',
-    'Ti': 'Ti_sv',
+    'Ti': 'Ti_pv',
     'Y': 'Y_sv',
     'Ga': 'Ga_d',
     'In': 'In_d',

@@ -10,8 +10,7 @@ import click
 def structures_from_cifs(paths: list[pathlib.Path]) -> dict[str, object]:
     """Read each CIF (the first structure it holds) into a ``StructureData``, keyed by the file's stem.
 
-    :raises click.ClickException: naming the file that pymatgen cannot read or that holds no 3-D periodic
-        structure; nothing is submitted then.
+    :raises click.ClickException: naming the file that pymatgen cannot read; nothing is submitted then.
     """
     from aiida import orm
     from pymatgen.core import Structure
@@ -47,11 +46,27 @@ def build_sse_builders(structures: dict, engine: str, protocol: str, group_label
     return builders
 
 
+def require_daemon(profile) -> None:
+    """Refuse to submit when nothing would run it: with the embedded ZeroMQ broker the queue lives in the daemon.
+
+    With RabbitMQ the work waits in the queue, so only a warning is printed.
+    """
+    from aiida.engine.daemon.client import get_daemon_client
+
+    if get_daemon_client(profile.name).is_daemon_running:
+        return
+    if profile.process_control_backend == 'core.zeromq':
+        raise click.ClickException('the daemon is not running: start it with `verdi daemon start`')
+    click.echo('Warning: the daemon is not running: the work is queued until `verdi daemon start`.')
+
+
 def submit_sse(structures: dict, engine: str, protocol: str, group_label: str, **builder_inputs) -> dict:
     """Submit one ``SseWorkChain`` per structure (see :func:`build_sse_builders`); return the nodes by name."""
     from aiida import engine as aiida_engine
+    from aiida.manage import get_manager
 
     builders = build_sse_builders(structures, engine, protocol, group_label, **builder_inputs)
+    require_daemon(get_manager().get_profile())
     return {name: aiida_engine.submit(builder) for name, builder in builders.items()}
 
 
@@ -90,7 +105,6 @@ def cmd_launch(
     """Submit one SseWorkChain per *.cif in FOLDER to the daemon (start it with `verdi daemon start`)."""
     from aiida import load_profile, orm
     from aiida.engine import submit as engine_submit
-    from aiida.engine.daemon.client import get_daemon_client
 
     profile = load_profile(profile_name, allow_switch=True)
     paths = sorted(folder.glob('*.cif'))
@@ -111,14 +125,14 @@ def cmd_launch(
             )
         inputs['code'] = orm.load_code(code_label)
         inputs['potential_family'] = potential_family
+        malformed = [item for item in potentials if '=' not in item]
+        if malformed:
+            raise click.BadParameter(f'{malformed}: write ELEMENT=POTCAR, e.g. Li=Li_sv', param_hint='--potential')
         inputs['potential_mapping'] = dict(item.split('=', 1) for item in potentials)
         if code_gamma_label:
             inputs['code_gamma'] = orm.load_code(code_gamma_label)
     builders = build_sse_builders(structures, engine, protocol, group_label, **inputs)
-    if not get_daemon_client(profile.name).is_daemon_running:
-        if profile.process_control_backend == 'core.zeromq':  # its broker lives in the daemon: nothing to queue to
-            raise click.ClickException('the daemon is not running: start it with `verdi daemon start`')
-        click.echo('Warning: the daemon is not running: the work is queued until `verdi daemon start`.')
+    require_daemon(profile)
     for name, builder in builders.items():
         click.echo(f'{name:<30} SseWorkChain<{engine_submit(builder).pk}>')
     click.echo(f'Follow with `verdi process list`; the table: `aiida-superionic export table.csv -G {group_label}`.')

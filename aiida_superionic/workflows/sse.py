@@ -37,6 +37,14 @@ ZERO_TEMPERATURE = {
     'dielectric': (DielectricWorkChain, ('vasp',)),
 }
 
+#: The outputs of each zero-temperature child kept by the workchain: (the child's output, the key here).
+ZERO_TEMPERATURE_OUTPUTS = {
+    'elastic': (('descriptors', 'elastic_descriptors'), ('elastic_tensor', 'elastic_tensor')),
+    'phonons': (('gamma_frequencies', 'gamma_frequencies'), ('descriptors', 'phonon_descriptors')),
+    'vacancy': (('descriptors', 'vacancy_descriptors'),),
+    'dielectric': (('nac_parameters', 'nac_parameters'), ('band_gap', 'band_gap')),
+}
+
 #: The two compositions of every material: the label in the rows' link names and the ``stoichiometric`` flag.
 COMPOSITIONS = {'stoichiometric': True, 'vacancy': False}
 
@@ -108,8 +116,10 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
     temperatures for the stoichiometric cell and one with mobile-ion vacancies, a table row per (temperature,
     composition) and the Arrhenius law per composition. ``engine`` picks ASE or VASP for every calculation.
 
-    A child that fails is reported and its descriptors are absent from the rows (None), the others go on; the
-    workchain then ends with the exit code of the first failed role. Only a failed relaxation stops it.
+    A zero-temperature child that fails is reported and its descriptors are absent from the rows (None); an MD
+    run that fails (not one whose D is only flagged) gives no row; the others go on, and the workchain then ends
+    with the exit code of the first failed role. A failed relaxation, MD cells that cannot be made (408) or
+    structural descriptors that cannot be computed (407) stop it.
     """
 
     _protocol_name = 'sse'
@@ -336,7 +346,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         :param model: ASE: the model node (CHGNet by default).
         :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-only MD.
         :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR per element;
-            ``dispersion``, ``hubbard_u``, ``spin_polarized`` the electronic options of the zero-temperature tasks.
+            ``dispersion``, ``hubbard_u``, ``spin_polarized`` the electronic options of every calculation (the
+            zero-temperature tasks and the MD), recorded in the rows' ``model``.
         :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
         """
         from ..engines.ase import get_model_node
@@ -374,6 +385,10 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                 continue
             child = workchain.get_builder_from_protocol(engine, structure, protocol, inputs[name], **engine_inputs)
             builder[name] = _builder_inputs(child, exclude=('structure', 'engine', 'mobile_species'))
+        if builder.run_dielectric.value and builder.run_phonons.value:
+            # The dielectric child's DFPT gives the rows' Born charges and ε∞; a second one for the phonons' NAC
+            # data would cost as much and change no descriptor (the lowest optical mode is taken without NAC).
+            builder.phonons.dielectric = orm.Bool(False)
         md = MdWorkChain.get_builder_from_protocol(
             code,
             structure,
@@ -395,26 +410,44 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
     @classmethod
     def get_builder_restart(cls, node: orm.WorkflowNode, **changes):
         """Return a builder with the inputs of ``node`` (an earlier ``SseWorkChain``, finished, failed or killed)
-        and ``restart_from`` filled with what it finished: the relaxed cell, the zero-temperature results, the
-        descriptors of finished MD runs and the segments of unfinished ones (continued where they stopped).
+        and ``restart_from`` filled with what its children finished: the relaxed cell, the results of every
+        zero-temperature child that finished, the descriptors of every MD run that gave a row, and the segments
+        of the MD runs that did not (continued where they stopped).
 
         ``changes`` replace inputs, e.g. ``temperatures=orm.List([500, 700, 900, 1100])`` to add a temperature:
-        only the new runs are computed.
+        only the new runs are computed. What is reused is taken as it is: change the supercell, the vacancy
+        fraction, the seed or a child's settings and the reused results no longer match (start a new run then).
         """
         builder = node.get_builder_restart()
         reuse = {}
-        outputs = node.outputs
-        if 'relaxed_structure' in outputs:
-            reuse['relaxed_structure'] = outputs.relaxed_structure
-        reuse.update(dict(outputs.zero_temperature.items()) if 'zero_temperature' in outputs else {})
-        finished = dict(outputs.md.items()) if 'md' in outputs else {}
-        reuse.update({f'md_{label}': descriptors for label, descriptors in finished.items()})
-        for link in node.base.links.get_outgoing(link_type=LinkType.CALL_WORK).all():
-            label = link.link_label.removeprefix('md_')
-            if not link.link_label.startswith('md_') or label in finished or 'segments' not in link.node.outputs:
+        children = {
+            link.link_label: link.node for link in node.base.links.get_outgoing(link_type=LinkType.CALL_WORK).all()
+        }
+        relax = children.get('relax')
+        if relax is not None and relax.is_finished_ok:
+            reuse['relaxed_structure'] = relax.outputs.structure
+        elif 'relaxed_structure' in node.outputs:  # itself reused by that run
+            reuse['relaxed_structure'] = node.outputs.relaxed_structure
+        if 'zero_temperature' in node.outputs:
+            reuse.update(dict(node.outputs.zero_temperature.items()))
+        for name, outputs in ZERO_TEMPERATURE_OUTPUTS.items():
+            child = children.get(name)
+            if child is not None and child.is_finished_ok:
+                reuse.update({key: child.outputs[output] for output, key in outputs if output in child.outputs})
+        if 'md' in node.outputs:  # runs reused by that run, and finished ones
+            reuse.update({f'md_{label}': value for label, value in node.outputs.md.items()})
+        for link_label, child in children.items():
+            if not link_label.startswith('md_'):
                 continue
-            for segment, trajectory in link.node.outputs.segments.items():
-                reuse[f'md_segments_{label}_{segment}'] = trajectory
+            label = link_label.removeprefix('md_')
+            gave_row = child.is_finished_ok or child.exit_status in MD_FLAGGED_STATUSES
+            if gave_row and 'descriptors' in child.outputs:
+                reuse[f'md_{label}'] = child.outputs.descriptors
+                continue
+            reuse.pop(f'md_{label}', None)  # failed: computed again, from its segments when it has them
+            if 'segments' in child.outputs:
+                for segment, trajectory in child.outputs.segments.items():
+                    reuse[f'md_segments_{label}_{segment}'] = trajectory
         builder.restart_from = reuse
         for name, value in changes.items():
             builder[name] = value
@@ -454,22 +487,10 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         return None
 
     def run_zero_temperature_and_md(self):
-        """The zero-temperature children and every MD run at once (the MD needs only the relaxed cell)."""
+        """The MD cells first (a refused cell stops the run before anything is submitted), then the zero-temperature
+        children and the first MD runs at once (the MD needs only the relaxed cell)."""
         relaxed = self.ctx.relaxed
         self.out('relaxed_structure', relaxed)
-        futures = {}
-        for name, (workchain, _) in ZERO_TEMPERATURE.items():
-            if not self.inputs[f'run_{name}'].value or self._reused_zero_temperature(name):
-                continue
-            inputs = AttributeDict(self.exposed_inputs(workchain, namespace=name))
-            inputs.structure = relaxed
-            inputs.engine = self.inputs.engine
-            if name in ('vacancy', 'dielectric'):
-                inputs.mobile_species = orm.Str(self.ctx.species)
-            inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': name}
-            futures[name] = self.submit(workchain, **inputs)
-            self.report(f'launched {workchain.__name__}<{futures[name].pk}>')
-
         settings = {
             'supercell_matrix': self.inputs.md_supercell_matrix.get_list(),
             'mobile_species': self.ctx.species,
@@ -488,6 +509,19 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             f'MD cells: {len(result["stoichiometric"].sites)} atoms, and {vacancies["vacancies"]} {self.ctx.species} '
             f'vacancies ({vacancies["vacancy_fraction"]:.1%}) drawn with seed {vacancies["seed"]}'
         )
+        futures = {}
+        for name, (workchain, _) in ZERO_TEMPERATURE.items():
+            if not self.inputs[f'run_{name}'].value or self._reused_zero_temperature(name):
+                continue
+            inputs = AttributeDict(self.exposed_inputs(workchain, namespace=name))
+            inputs.structure = relaxed
+            inputs.engine = self.inputs.engine
+            if name in ('vacancy', 'dielectric'):
+                inputs.mobile_species = orm.Str(self.ctx.species)
+            inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': name}
+            futures[name] = self.submit(workchain, **inputs)
+            self.report(f'launched {workchain.__name__}<{futures[name].pk}>')
+
         self.ctx.md_queue = []
         for composition in COMPOSITIONS:
             for temperature in self.inputs.temperatures.get_list():
@@ -554,12 +588,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             for key, node in self.ctx.reuse.items()
             if not key.startswith('md_') and key != 'relaxed_structure'
         }
-        collected = {
-            'elastic': (('descriptors', 'elastic_descriptors'), ('elastic_tensor', 'elastic_tensor')),
-            'phonons': (('gamma_frequencies', 'gamma_frequencies'), ('descriptors', 'phonon_descriptors')),
-            'vacancy': (('descriptors', 'vacancy_descriptors'),),
-            'dielectric': (('nac_parameters', 'nac_parameters'), ('band_gap', 'band_gap')),
-        }
+        collected = ZERO_TEMPERATURE_OUTPUTS
         for name in ZERO_TEMPERATURE:
             node = self.ctx.get(name)
             if node is None:
@@ -575,6 +604,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
 
     def inspect_md(self):
         self.ctx.md = {}
+        self.ctx.failed_md = []
         for composition in COMPOSITIONS:
             for temperature in self.inputs.temperatures.get_list():
                 label = md_label(composition, temperature)
@@ -584,11 +614,14 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                 node = self.ctx[f'md_{label}']
                 if 'descriptors' in node.outputs:
                     self.ctx.md[label] = node.outputs.descriptors
-                if not node.is_finished_ok and node.exit_status not in MD_FLAGGED_STATUSES:
-                    self.ctx.failures.setdefault('md', []).append(f'{label}: {_describe(node)}')
-                    self.report(f'MD {label} failed: {_describe(node)}')
-                elif node.exit_status in MD_FLAGGED_STATUSES:
-                    self.report(f'MD {label}: D flagged ({node.exit_message})')
+                if node.is_finished_ok or node.exit_status in MD_FLAGGED_STATUSES:
+                    if node.exit_status:
+                        self.report(f'MD {label}: D flagged ({node.exit_message})')
+                    continue
+                # Failed (incomplete, drifting, melted, ...): its descriptors stay an output, not a row.
+                self.ctx.failed_md.append(label)
+                self.ctx.failures.setdefault('md', []).append(f'{label}: {_describe(node)}')
+                self.report(f'MD {label} failed, no row: {_describe(node)}')
         self.out('md', dict(self.ctx.md))
 
     def make_rows(self):
@@ -616,6 +649,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         elastic = zero.get('elastic_descriptors')
         identifiers = self._identifiers()
         for label, descriptors in self.ctx.md.items():
+            if label in self.ctx.failed_md:
+                continue
             composition = label.split('_')[0]
             row_identifiers = {
                 **identifiers,
@@ -644,8 +679,12 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             model = self.inputs.md.ase.model
             model_name = f'{model["name"]} {model.get("model_version") or model.get("package_version", "")}'.strip()
         else:
-            incar = self.inputs.md.vasp.get('incar')
-            functional = (incar.get('gga') if incar is not None else None) or 'PBE'
+            incar = self.inputs.md.vasp.incar.get_dict() if 'incar' in self.inputs.md.vasp else {}
+            functional = incar.get('gga') or 'PBE'
+            # Options that change the numbers are part of the identity: rows with and without D3 never pool.
+            for tag, name in (('ivdw', '+D3'), ('ldau', '+U'), ('ispin', ' spin-polarised')):
+                if incar.get(tag) and not (tag == 'ispin' and incar[tag] == 1):
+                    functional += name
             model_name = f'{functional} ({self.inputs.md.vasp.potential_family.value})'
         return {
             'formula': formula,
@@ -659,7 +698,11 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
     def fit_arrhenius(self):
         arrhenius = {}
         for composition in COMPOSITIONS:
-            runs = {label: node for label, node in self.ctx.md.items() if label.startswith(f'{composition}_')}
+            runs = {
+                label: node
+                for label, node in self.ctx.md.items()
+                if label.startswith(f'{composition}_') and label not in self.ctx.failed_md
+            }
             if len(runs) < 2:
                 continue
             result, node = fit_arrhenius.run_get_node(
