@@ -10,7 +10,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from ..calculations.functions.compute_structural_descriptors import compute_structural_descriptors
-from .engines import TaskEngineMixin, check_engine_inputs
+from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import task_parameters
 
@@ -90,12 +90,12 @@ class DielectricWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkCha
         if 'dfpt' in self.ctx:
             node = self.ctx.dfpt
             if not node.is_finished_ok or 'nac_parameters' not in node.outputs:
-                return self.exit_codes.ERROR_DFPT_FAILED.format(message=_describe(node))
+                return self.exit_codes.ERROR_DFPT_FAILED.format(message=describe_process(node))
             self.out('nac_parameters', node.outputs.nac_parameters)
         if 'static' in self.ctx:
             node = self.ctx.static
             if not node.is_finished_ok or 'band_gap' not in node.outputs:
-                return self.exit_codes.ERROR_STATIC_FAILED.format(message=_describe(node))
+                return self.exit_codes.ERROR_STATIC_FAILED.format(message=describe_process(node))
             self.out('band_gap', node.outputs.band_gap)
         return None
 
@@ -119,7 +119,3 @@ class DielectricWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkCha
             f'E_g = {values["band_gap_eV"]} eV'
         )
         return None
-
-
-def _describe(node) -> str:
-    return f'{node.process_label}<{node.pk}> exit status {node.exit_status} {node.exit_message or ""}'.strip()

@@ -15,7 +15,7 @@ from ..calculations.functions.compute_elastic_descriptors import (
 from ..calculations.functions.fit_elastic_tensor import fit_elastic_tensor
 from ..calculations.functions.generate_strained_structures import generate_strained_structures
 from ..descriptors.elastic_fit import strain_deformations
-from .engines import TaskEngineMixin, check_engine_inputs
+from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import task_parameters
 
@@ -299,4 +299,4 @@ def _has_stress(node) -> bool:
 def _failure(node) -> str:
     if node.is_finished_ok:
         return f'{node.process_label}<{node.pk}> gave no stress'
-    return f'{node.process_label}<{node.pk}> exit status {node.exit_status} {node.exit_message or ""}'.strip()
+    return describe_process(node)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiida import orm
 
+from ..descriptors.diffusion import select_mobile_species
 from .ase_task import AseTaskWorkChain
 from .task import ENGINE_TASKS, ENGINES, check_task_parameters
 
@@ -42,6 +43,27 @@ def check_engine_inputs(inputs, needed_tasks: tuple[str, ...] = ()) -> str | Non
         if task not in ENGINE_TASKS[engine]:
             return check_task_parameters({'task': task}, engine)
     return None
+
+
+def describe_process(node) -> str:
+    """``Label<pk> exit status N message``: how a child is named in reports and exit messages."""
+    return f'{node.process_label}<{node.pk}> exit status {node.exit_status} {node.exit_message or ""}'.strip()
+
+
+def mobile_species_of(inputs) -> tuple[str | None, str | None]:
+    """Return ``(species, None)``: the ``mobile_species`` input, or the design's choice for the ``structure``; or
+    ``(None, why not)`` when the structure has none or not the one named. ``(None, None)`` without a structure."""
+    structure = inputs.get('structure')
+    if structure is None:
+        return None, None
+    symbols = structure.get_ase().get_chemical_symbols()
+    try:
+        species = inputs['mobile_species'].value if 'mobile_species' in inputs else select_mobile_species(symbols)
+    except ValueError as exception:
+        return None, str(exception)
+    if species not in symbols:
+        return None, f'the mobile species {species} is not in {structure.get_formula()}'
+    return species, None
 
 
 class TaskEngineMixin:

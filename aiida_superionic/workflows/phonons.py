@@ -14,7 +14,7 @@ from aiida_phonopy.data import PreProcessData
 from aiida_phonopy.workflows.phonopy import PhonopyWorkChain
 
 from ..calculations.functions.compute_gamma_phonons import compute_gamma_phonons
-from .engines import TaskEngineMixin, check_engine_inputs
+from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import ENGINE_TASKS, task_parameters
 
@@ -151,13 +151,15 @@ class PhononsWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, PhonopyWor
 
     def inspect_forces(self):
         labels = [label for label, _ in self.ctx.supercells] + [PRISTINE_LABEL]
-        failed = [f'{label}: {_failure(self.ctx[label])}' for label in labels if not self.ctx[label].is_finished_ok]
+        failed = [
+            f'{label}: {describe_process(self.ctx[label])}' for label in labels if not self.ctx[label].is_finished_ok
+        ]
         if failed:
             return self.exit_codes.ERROR_FORCES_FAILED.format(message='; '.join(failed))
         if 'dielectric' in self.ctx:
             node = self.ctx.dielectric
             if not node.is_finished_ok or 'nac_parameters' not in node.outputs:
-                return self.exit_codes.ERROR_DIELECTRIC_FAILED.format(message=_failure(node))
+                return self.exit_codes.ERROR_DIELECTRIC_FAILED.format(message=describe_process(node))
             self.ctx.nac_parameters = node.outputs.nac_parameters
             self.out('nac_parameters', self.ctx.nac_parameters)
         for label in labels:
@@ -198,7 +200,3 @@ def _combined_validator(parent):
         return (parent(inputs, context) if parent else None) or validate_inputs(inputs, context)
 
     return validator
-
-
-def _failure(node) -> str:
-    return f'{node.process_label}<{node.pk}> exit status {node.exit_status} {node.exit_message or ""}'.strip()

@@ -21,7 +21,7 @@ from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.structural import mobile_family
 from .dielectric import DielectricWorkChain
 from .elastic import ElasticWorkChain
-from .engines import TaskEngineMixin, check_engine_inputs
+from .engines import TaskEngineMixin, check_engine_inputs, describe_process, mobile_species_of
 from .md import MdWorkChain
 from .phonons import PhononsWorkChain, supercell_for_length
 from .protocols.builders import electronic_options_incar, load_protocol, union, zero_temperature_builder
@@ -85,16 +85,10 @@ def validate_inputs(inputs, _) -> str | None:
     message = check_engine_inputs(inputs, ('relax',))
     if message:
         return message
-    structure = inputs.get('structure')
-    if structure is None:
-        return None
-    symbols = structure.get_ase().get_chemical_symbols()
-    try:
-        species = inputs['mobile_species'].value if 'mobile_species' in inputs else select_mobile_species(symbols)
-    except ValueError as exception:
-        return str(exception)
-    if species not in symbols:
-        return f'the mobile species {species} is not in {structure.get_formula()}'
+    species, message = mobile_species_of(inputs)
+    if species is None:
+        return message
+    structure = inputs['structure']
     if not all(structure.pbc):
         return f'the structure must be periodic in 3 dimensions, got pbc={structure.pbc}'
     engine = inputs['engine'].value
@@ -482,7 +476,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
     def inspect_relax(self):
         node = self.ctx.relax
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_RELAX_FAILED.format(message=_describe(node))
+            return self.exit_codes.ERROR_RELAX_FAILED.format(message=describe_process(node))
         self.ctx.relaxed = node.outputs.structure
         return None
 
@@ -594,8 +588,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             if node is None:
                 continue
             if not node.is_finished_ok:
-                self.ctx.failures[name] = _describe(node)
-                self.report(f'{name} failed, its descriptors will be None: {_describe(node)}')
+                self.ctx.failures[name] = describe_process(node)
+                self.report(f'{name} failed, its descriptors will be None: {describe_process(node)}')
             for output, key in collected[name]:
                 if output in node.outputs:  # an unstable elastic tensor is output even on failure: keep it
                     results[key] = node.outputs[output]
@@ -620,8 +614,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                     continue
                 # Failed (incomplete, drifting, melted, ...): its descriptors stay an output, not a row.
                 self.ctx.failed_md.append(label)
-                self.ctx.failures.setdefault('md', []).append(f'{label}: {_describe(node)}')
-                self.report(f'MD {label} failed, no row: {_describe(node)}')
+                self.ctx.failures.setdefault('md', []).append(f'{label}: {describe_process(node)}')
+                self.report(f'MD {label} failed, no row: {describe_process(node)}')
         self.out('md', dict(self.ctx.md))
 
     def make_rows(self):
@@ -768,7 +762,3 @@ def _builder_inputs(builder, exclude: tuple[str, ...]) -> dict:
     """The inputs a child builder holds, without ``exclude`` (set by the parent at run time)."""
     inputs = builder._inputs(prune=True)
     return {key: value for key, value in inputs.items() if key not in exclude}
-
-
-def _describe(node) -> str:
-    return f'{node.process_label}<{node.pk}> exit status {node.exit_status} {node.exit_message or ""}'.strip()

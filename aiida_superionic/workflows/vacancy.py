@@ -11,7 +11,7 @@ from ..calculations.functions.generate_vacancy_supercell import generate_vacancy
 from ..descriptors.composition import nominal_charge
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.vacancy import elemental_reference
-from .engines import TaskEngineMixin, check_engine_inputs
+from .engines import TaskEngineMixin, check_engine_inputs, describe_process, mobile_species_of
 from .phonons import supercell_for_length
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import task_parameters
@@ -35,16 +35,9 @@ def validate_inputs(inputs, _) -> str | None:
     message = check_engine_inputs(inputs, ('relax',))
     if message:
         return message
-    structure = inputs.get('structure')
-    if structure is None:
-        return None
-    symbols = structure.get_ase().get_chemical_symbols()
-    try:
-        species = inputs['mobile_species'].value if 'mobile_species' in inputs else select_mobile_species(symbols)
-    except ValueError as exception:
-        return str(exception)
-    if species not in symbols:
-        return f'the mobile species {species} is not in {structure.get_formula()}'
+    species, message = mobile_species_of(inputs)
+    if species is None:
+        return message
     if 'chemical_potential' not in inputs:
         try:
             elemental_reference(species)
@@ -203,7 +196,7 @@ class VacancyWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
         ):
             node = self.ctx.get(label)
             if node is not None and not node.is_finished_ok:
-                return exit_code.format(message=f'{node.process_label}<{node.pk}> exit status {node.exit_status}')
+                return exit_code.format(message=describe_process(node))
         self.out('pristine', self.ctx.pristine.outputs.structure)
         self.out('defective', self.ctx.defective.outputs.structure)
         return None
