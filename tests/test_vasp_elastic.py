@@ -68,6 +68,19 @@ def _emt(structure: orm.StructureData):
 # ------------------------------------------------------------------------------------------------ pure choices
 
 
+def _ibrion6_builder(vasp_code, structure, potential_family):
+    """The fast protocol's ElasticWorkChain with VASP's own elastic tensor (IBRION 6)."""
+    return ElasticWorkChain.get_builder_from_protocol(
+        'vasp',
+        structure,
+        'fast',
+        overrides={'method': 'vasp_ibrion6'},
+        code=vasp_code(),
+        potential_family=potential_family,
+        potential_mapping=POTENTIAL_MAPPING,
+    )
+
+
 def test_moduli_conversion_order_and_units():
     """kbar × 0.1, VASP's XX YY ZZ XY YZ ZX → xx yy zz yz xz xy on rows and columns, no sign change."""
     moduli = np.arange(36.0).reshape(6, 6) * 10.0 + 1000.0  # every entry different: M[i, j] = 1000 + 60 i + 10 j
@@ -195,15 +208,7 @@ def test_a_failed_elastic_task_is_the_workchains_404(aiida_localhost, vasp_code,
     from aiida.manage import get_manager
     from plumpy import ProcessState
 
-    builder = ElasticWorkChain.get_builder_from_protocol(
-        'vasp',
-        cu3au,
-        'fast',
-        overrides={'method': 'vasp_ibrion6'},
-        code=vasp_code(),
-        potential_family=potential_family,
-        potential_mapping=POTENTIAL_MAPPING,
-    )
+    builder = _ibrion6_builder(vasp_code, cu3au, potential_family)
     process = instantiate_process(get_manager().get_runner(), builder)
     assert not process.uses_strains()
     task = orm.WorkChainNode()
@@ -234,15 +239,7 @@ def test_vasp_ibrion6_is_refused_on_the_ase_engine(python_code, emt_model, cu3au
 
 
 def test_vasp_ibrion6_refuses_clamped_ions(vasp_code, cu3au, potential_family):
-    builder = ElasticWorkChain.get_builder_from_protocol(
-        'vasp',
-        cu3au,
-        'fast',
-        overrides={'method': 'vasp_ibrion6'},
-        code=vasp_code(),
-        potential_family=potential_family,
-        potential_mapping=POTENTIAL_MAPPING,
-    )
+    builder = _ibrion6_builder(vasp_code, cu3au, potential_family)
     builder.relax_ions = orm.Bool(False)
     with pytest.raises(ValueError, match='clamped_ion_elastic_tensor_GPa'):
         run_get_node(builder)

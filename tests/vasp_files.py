@@ -231,20 +231,7 @@ def vasprun_text(
     out += ['  </separator>\n  <separator name="ionic md" >\n']
     md = {'TEBEG': float(tebeg), 'TEEND': float(tebeg), 'NBLOCK': nblock, 'KBLOCK': frames, 'NPACO': 256}
     out += [item(name, value, '   ') for name, value in md.items()]
-    out += ['  </separator>\n </parameters>\n <atominfo>\n']
-    out += [f'  <atoms>{atoms:8d} </atoms>\n  <types>{len(counts):8d} </types>\n']
-    out += ['  <array name="atoms" >\n   <dimension dim="1">ion</dimension>\n']
-    out += ['   <field type="string">element</field>\n   <field type="int">atomtype</field>\n   <set>\n']
-    for kind, (name, count) in enumerate(zip(species, counts, strict=True)):
-        out += [f'    <rc><c>{name:<2}</c><c>{kind + 1:4d}</c></rc>\n'] * count
-    out += ['   </set>\n  </array>\n  <array name="atomtypes" >\n   <dimension dim="1">type</dimension>\n']
-    out += ['   <field type="int">atomspertype</field>\n   <field type="string">element</field>\n']
-    out += ['   <field>mass</field>\n   <field>valence</field>\n']
-    out += ['   <field type="string">pseudopotential</field>\n   <set>\n']
-    for name, count in zip(species, counts, strict=True):
-        out += [f'    <rc><c>{count:4d}</c><c>{name:<2}</c><c>      1.00000000</c><c>      1.00000000</c>']
-        out += [f'<c>  PAW_PBE {name} 01Jan2000                  </c></rc>\n']
-    out += ['   </set>\n  </array>\n </atominfo>\n']
+    out += ['  </separator>\n </parameters>\n', _atominfo(species, counts, valence=1.0)]
     out.append(_structure(cells[0], fractional[0], ' ', name='initialpos'))
     for index in range(frames):
         energy = -338.3 + 0.01 * index
@@ -784,7 +771,8 @@ def _energy_block(indent: str, free: float, without_entropy: float, sigma0: floa
     return f'{indent}<energy>\n{body}{indent}</energy>\n'
 
 
-def _atominfo(species: list[str], counts: list[int]) -> str:
+def _atominfo(species: list[str], counts: list[int], valence: float = 11.0) -> str:
+    """vasprun's ``<atominfo>``: the ions and their types (the fake POTCARs' ZVAL, 11, unless ``valence``)."""
     atoms = sum(counts)
     out = [' <atominfo>\n', f'  <atoms>{atoms:8d} </atoms>\n  <types>{len(counts):8d} </types>\n']
     out += ['  <array name="atoms" >\n   <dimension dim="1">ion</dimension>\n']
@@ -796,7 +784,7 @@ def _atominfo(species: list[str], counts: list[int]) -> str:
     out += ['   <field>mass</field>\n   <field>valence</field>\n']
     out += ['   <field type="string">pseudopotential</field>\n   <set>\n']
     for name, count in zip(species, counts, strict=True):
-        out += [f'    <rc><c>{count:4d}</c><c>{name:<2}</c><c>      1.00000000</c><c>     11.00000000</c>']
+        out += [f'    <rc><c>{count:4d}</c><c>{name:<2}</c><c>      1.00000000</c><c>{valence:16.8f}</c>']
         out += [f'<c>  PAW_PBE {name} 01Jan2000                  </c></rc>\n']
     out += ['   </set>\n  </array>\n </atominfo>\n']
     return ''.join(out)

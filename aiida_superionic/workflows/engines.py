@@ -45,6 +45,18 @@ def check_engine_inputs(inputs, needed_tasks: tuple[str, ...] = ()) -> str | Non
     return None
 
 
+def diagonal_supercell_validator(port: str, what: str = ''):
+    """A port validator of a diagonal supercell: three integers >= 1, the message naming ``port`` (and ``what``)."""
+
+    def validator(node: orm.List, _) -> str | None:
+        values = node.get_list()
+        if len(values) != 3 or not all(isinstance(value, int) and value >= 1 for value in values):
+            return f'`{port}` must be three integers >= 1{what}, got {values}'
+        return None
+
+    return validator
+
+
 def describe_process(node) -> str:
     """``Label<pk> exit status N message``: how a child is named in reports and exit messages."""
     return f'{node.process_label}<{node.pk}> exit status {node.exit_status} {node.exit_message or ""}'.strip()

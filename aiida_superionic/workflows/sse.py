@@ -21,7 +21,13 @@ from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.structural import mobile_family
 from .dielectric import DielectricWorkChain
 from .elastic import ElasticWorkChain
-from .engines import TaskEngineMixin, check_engine_inputs, describe_process, mobile_species_of
+from .engines import (
+    TaskEngineMixin,
+    check_engine_inputs,
+    describe_process,
+    diagonal_supercell_validator,
+    mobile_species_of,
+)
 from .md import MdWorkChain
 from .phonons import PhononsWorkChain, supercell_for_length
 from .protocols.builders import electronic_options_incar, load_protocol, union, zero_temperature_builder
@@ -71,13 +77,6 @@ def validate_temperatures(node: orm.List, _) -> str | None:
 def validate_fraction(node: orm.Float, _) -> str | None:
     if not 0 < node.value < 0.5:
         return f'`vacancy_fraction` must be between 0 and 0.5, got {node.value}'
-    return None
-
-
-def validate_supercell(node: orm.List, _) -> str | None:
-    values = node.get_list()
-    if len(values) != 3 or not all(isinstance(value, int) and value >= 1 for value in values):
-        return f'`md_supercell_matrix` must be three integers >= 1, got {values}'
     return None
 
 
@@ -144,7 +143,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         spec.input(
             'md_supercell_matrix',
             valid_type=orm.List,
-            validator=validate_supercell,
+            validator=diagonal_supercell_validator('md_supercell_matrix'),
             help='Repetitions of the relaxed cell for the MD supercells.',
         )
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(1), help='Seed of the vacancy sites of the MD.')

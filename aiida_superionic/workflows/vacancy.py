@@ -11,7 +11,13 @@ from ..calculations.functions.generate_vacancy_supercell import generate_vacancy
 from ..descriptors.composition import nominal_charge
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.vacancy import elemental_reference
-from .engines import TaskEngineMixin, check_engine_inputs, describe_process, mobile_species_of
+from .engines import (
+    TaskEngineMixin,
+    check_engine_inputs,
+    describe_process,
+    diagonal_supercell_validator,
+    mobile_species_of,
+)
 from .phonons import supercell_for_length
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import task_parameters
@@ -21,13 +27,6 @@ def validate_chemical_potential(node: orm.Dict, _) -> str | None:
     values = node.get_dict()
     if set(values) != {'value_eV', 'description'} or not isinstance(values['value_eV'], int | float):
         return '`chemical_potential` must be {"value_eV": <number>, "description": <where it comes from>}'
-    return None
-
-
-def validate_supercell_matrix(node: orm.List, _) -> str | None:
-    values = node.get_list()
-    if len(values) != 3 or not all(isinstance(value, int) and value >= 1 for value in values):
-        return f'`supercell_matrix` must be three integers >= 1 (a diagonal supercell), got {values}'
     return None
 
 
@@ -74,7 +73,7 @@ class VacancyWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
             'supercell_matrix',
             valid_type=orm.List,
             default=lambda: orm.List([2, 2, 2]),
-            validator=validate_supercell_matrix,
+            validator=diagonal_supercell_validator('supercell_matrix', ' (a diagonal supercell)'),
             help='Repetitions of the structure along its three vectors.',
         )
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(1), help='Seed of the draw of the site orbit.')
