@@ -207,11 +207,31 @@ def test_model_mismatch_is_refused(aiida_profile, python_code, generate_structur
     assert 'model mismatch' in node.exit_message
 
 
-def test_an_element_the_calculator_lacks_fails_with_its_name(aiida_profile, python_code, generate_structure, emt_model):
+def test_an_element_the_calculator_lacks_is_refused_with_its_name(
+    aiida_profile, python_code, generate_structure, emt_model, tmp_path
+):
     builder = _builder(python_code, generate_structure('li3n', repeat=1), {'task': 'static'}, emt_model)
-    _, node = run_get_node(builder)
-    assert node.exit_status == AseCalculation.exit_codes.ERROR_CALCULATOR_FAILED.status
-    assert 'Li' in node.exit_message
+    before = orm.QueryBuilder().append(orm.CalcJobNode).count()
+    with pytest.raises(ValueError, match='the emt potential does not cover Li'):
+        run_get_node(builder)
+    assert orm.QueryBuilder().append(orm.CalcJobNode).count() == before
+
+    # The runner refuses it too, on the computer, for an input written by hand.
+    atoms = generate_structure('li3n', repeat=1).get_ase()
+    payload = {
+        'task': 'static',
+        'structure': {
+            'symbols': atoms.get_chemical_symbols(),
+            'positions': atoms.positions.tolist(),
+            'cell': atoms.cell.tolist(),
+        },
+        'model': emt_model.get_dict(),
+    }
+    (tmp_path / runner.INPUT_FILENAME).write_text(json.dumps(payload))
+    assert runner.main(str(tmp_path / runner.INPUT_FILENAME)) == 3
+    output = json.loads((tmp_path / runner.OUTPUT_FILENAME).read_text())
+    assert output['status'] == 'model_mismatch'
+    assert 'does not cover Li' in output['error']
 
 
 @pytest.mark.parametrize(

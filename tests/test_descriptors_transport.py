@@ -378,14 +378,15 @@ def test_verdict_rules_and_thresholds():
 
 
 def vibrating_lattice(frames: int, noise_A: float, seed: int, hop: tuple[int, int] | None = None):
-    """8 'Li' + 8 'S' on a 6 Å cube (as test_descriptors_msd), optionally one Li hopping 3 Å at a frame."""
+    """8 'Li' + 8 'S' on a 6 Å cube (as test_descriptors_msd), optionally one Li hopping 3 Å from a frame on, over
+    10 frames (a jump in one frame would be half the cell: no unwrapping can tell its direction)."""
     rng = np.random.default_rng(seed)
     grid = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=float) * 3.0
     sites = np.concatenate([grid, grid + 1.5])
     positions = sites + rng.normal(0.0, noise_A, (frames, len(sites), 3))
     if hop is not None:
         ion, frame = hop
-        positions[frame:, ion, 0] += 3.0
+        positions[frame:, ion, 0] += np.minimum(np.arange(1, frames - frame + 1), 10) * 0.3
     symbols = ['Li'] * 8 + ['S'] * 8
     masses = np.array([6.94] * 8 + [32.06] * 8)
     return positions, np.eye(3) * 6.0, np.arange(frames) * 0.01, symbols, masses

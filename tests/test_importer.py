@@ -236,13 +236,20 @@ def incar_text(potim: float = 2.0, nblock: int = 5, tebeg: float = 650.0, **tags
 
 
 def vasp_run(
-    folder, frames: int = 120, seed: int = 0, nblock: int = 5, incar: str | None = '', cells=CELL_A, **options
+    folder,
+    frames: int = 120,
+    seed: int = 0,
+    nblock: int = 5,
+    incar: str | None = '',
+    cells=CELL_A,
+    start=None,
+    **options,
 ):
     """Write a VASP run folder (gzipped XDATCAR + INCAR) and return its fractional coordinates."""
     from vasp_files import random_md_frames, write_xdatcar
 
     folder.mkdir(parents=True, exist_ok=True)
-    fractional = np.round(random_md_frames(frames, COUNTS, seed=seed, step_A=0.2), 8)
+    fractional = np.round(random_md_frames(frames, COUNTS, seed=seed, step_A=0.2, start=start), 8)
     write_xdatcar(
         folder / 'XDATCAR.gz', fractional, cells, SPECIES, COUNTS, nblock=nblock, compression='gzip', **options
     )
@@ -271,7 +278,7 @@ def test_a_vasp_run_folder_is_imported_with_its_md_parameters(aiida_profile_clea
 
 def test_segments_of_one_run_are_joined_in_order(aiida_profile_clean, tmp_path):
     first = vasp_run(tmp_path / 'run1', frames=60, seed=1)
-    second = vasp_run(tmp_path / 'run2', frames=40, seed=2)
+    second = vasp_run(tmp_path / 'run2', frames=40, seed=2, start=first[-1])  # continues the first
     result = import_md_run([tmp_path / 'run1', tmp_path / 'run2'])
     np.testing.assert_allclose(result.trajectory.get_positions(), np.concatenate([first, second]) @ CELL_A, atol=1e-10)
     times = result.trajectory.get_times()
@@ -279,10 +286,9 @@ def test_segments_of_one_run_are_joined_in_order(aiida_profile_clean, tmp_path):
     assert result.parameters['segment_frames'] == [60, 40]
     assert set(result.import_calculation.inputs) == {'settings', 'segment_00', 'segment_01'}
 
-    # The same folders in the other order are another run.
-    swapped = import_md_run([tmp_path / 'run2', tmp_path / 'run1'])
-    assert swapped.import_calculation.pk != result.import_calculation.pk
-    assert swapped.import_calculation.inputs.segment_00.pk == result.import_calculation.inputs.segment_01.pk
+    # The same folders in the other order are no run: the atoms jump where the second segment meets the first.
+    with pytest.raises(ImportFailedError, match=r'moves .* of a cell vector between frames 39 and 40'):
+        import_md_run([tmp_path / 'run2', tmp_path / 'run1'])
 
 
 def test_segments_with_other_atoms_are_refused(aiida_profile_clean, tmp_path):

@@ -100,10 +100,12 @@ def test_md_workchain_reports_its_steps(aiida_profile, python_code, generate_str
 
 
 def test_md_workchain_handles_a_failed_md(aiida_profile, python_code, generate_structure):
-    """EMT has no Li: the MD fails, the workchain says which calculation and why."""
-    _, node = run_get_node(_builder(python_code, generate_structure('li3n', repeat=1), steps=20))
+    """The computer's EMT is not the recorded model: the MD fails, the workchain says which calculation and why."""
+    model = get_model_node('emt')
+    model['weights_sha256'] = '0' * 64  # a model this computer does not have
+    _, node = run_get_node(_builder(python_code, generate_structure('cu3au'), model=model, steps=20))
     assert node.exit_status == MdWorkChain.exit_codes.ERROR_MD_FAILED.status
-    assert 'No EMT-potential for Li' in node.exit_message
+    assert 'model mismatch' in node.exit_message
 
 
 @pytest.mark.parametrize(

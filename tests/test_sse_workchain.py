@@ -100,7 +100,7 @@ def test_bad_inputs_are_refused_before_anything_runs(aiida_profile, sse_builder,
         sse_builder(temperatures=[-5.0])
     with pytest.raises(ValueError, match='unknown override `temperature`'):
         sse_builder(temperature=300)
-    with pytest.raises(ValueError, match='unknown override `stepz`'):
+    with pytest.raises(ValueError, match=r'unknown override `md\.stepz`'):
         sse_builder(md={'stepz': 1})
 
 

@@ -40,17 +40,21 @@ def write_bytes(path, data: bytes, compression: str | None = None) -> pathlib.Pa
 
 
 def random_md_frames(
-    frames: int, counts: list[int], seed: int = 0, step_A: float = 0.05, cell_A: float = 10.0
+    frames: int, counts: list[int], seed: int = 0, step_A: float = 0.05, cell_A: float = 10.0, start=None
 ) -> np.ndarray:
     """Fractional coordinates ``(frames, atoms, 3)`` of atoms on a random walk, wrapped into [0, 1) as VASP writes them.
 
-    Each atom starts at a random place and moves by Gaussian steps of ``step_A`` Å (in a cubic cell of
-    ``cell_A`` Å); seeded, so the files are the same from run to run.
+    Each atom starts at a random place (or one step from ``start``, fractional, to continue a run) and moves by
+    Gaussian steps of ``step_A`` Å (in a cubic cell of ``cell_A`` Å); seeded, so the files are the same from run to
+    run.
     """
     rng = np.random.default_rng(seed)
     atoms = sum(counts)
     walk = rng.normal(0.0, step_A / cell_A, (frames, atoms, 3))
-    walk[0] = rng.uniform(0.0, 1.0, (atoms, 3))
+    if start is None:
+        walk[0] = rng.uniform(0.0, 1.0, (atoms, 3))
+    else:
+        walk[0] += start
     return np.cumsum(walk, axis=0) % 1.0
 
 

@@ -17,6 +17,7 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
+from ..common.structure_checks import validate_structure
 from ..common.trajectory import validate_velocities
 from ..engines.ase import runner
 
@@ -82,14 +83,11 @@ def validate_model(node: orm.Dict, _) -> str | None:
     return None
 
 
-def validate_structure(node: orm.StructureData, _) -> str | None:
-    """Refuse a structure that is not periodic in three dimensions."""
-    if not all(node.pbc):
-        return f'the structure must be periodic in 3 dimensions, got pbc={node.pbc}'
-    return None
-
-
 def validate_inputs(inputs, _) -> str | None:
+    if 'structure' in inputs and 'model' in inputs:
+        uncovered = runner.uncovered_elements_message(inputs['model'].get_dict(), inputs['structure'].get_symbols_set())
+        if uncovered:
+            return uncovered
     if 'velocities' in inputs:
         atoms = len(inputs['structure'].sites)
         shape = inputs['velocities'].get_array('velocities').shape

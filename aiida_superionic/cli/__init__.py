@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .analysis import cmd_analyze, cmd_export
+from .archive import cmd_archive
 from .importer import cmd_import
 from .launch import cmd_launch
 from .setup import cmd_setup
@@ -21,3 +22,4 @@ cmd_root.add_command(cmd_import)
 cmd_root.add_command(cmd_export)
 cmd_root.add_command(cmd_analyze)
 cmd_root.add_command(cmd_launch)
+cmd_root.add_command(cmd_archive)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .constants import MOBILE_SPECIES_PRECEDENCE
 from .msd import (
+    MAX_FRAME_STEP_FRACTION,
     DiffusionFit,
     HopCount,
     _all_finite,
@@ -19,6 +20,7 @@ from .msd import (
     _msd_sums,
     count_hops,
     fit_diffusion_coefficient,
+    largest_frame_step_fraction,
     minimum_pair_distance,
     paper_fit_window,
 )
@@ -155,6 +157,14 @@ def _tracer_diffusion(
         raise ValueError(f'no atom of the mobile species {mobile_species} in the trajectory ({sorted(set(symbols))})')
 
     cells = np.broadcast_to(np.asarray(cells, dtype=float), (frames, 3, 3))
+    step_fraction, frame, atom = largest_frame_step_fraction(positions, cells)
+    if step_fraction > MAX_FRAME_STEP_FRACTION:
+        raise ValueError(
+            f'atom {atom} ({symbols[atom]}) moves {step_fraction:.2f} of a cell vector between frames {frame - 1} and '
+            f'{frame}: beyond {MAX_FRAME_STEP_FRACTION} the nearest periodic image may not be the true one (a jump '
+            'of half a cell cannot be unwrapped): write frames more often, or check that joined segments continue '
+            'each other'
+        )
     # Checked on the whole run before equilibration frames are dropped: otherwise decreasing times
     # leave only the first frame and the error wrongly blames a too short run.
     if np.any(np.diff(times_ps) <= 0):

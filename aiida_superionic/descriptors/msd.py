@@ -136,6 +136,41 @@ def _minimum_image_step_chunks(positions: np.ndarray, cells: np.ndarray, chunk: 
             yield start, stop, np.einsum('tnj,tjk->tnk', fractional, cells[start:stop])
 
 
+#: Largest step between consecutive frames, as a fraction of a cell vector, that the analysis accepts. Unwrapping
+#: takes the periodic image nearest to the previous frame, which is the true one only for steps under half a cell;
+#: a step seen near that bound means the frames are written too rarely to follow the atoms (and a true step beyond
+#: half a cell shows up as one near it, from the other side).
+MAX_FRAME_STEP_FRACTION = 0.4
+
+
+def largest_frame_step_fraction(positions: np.ndarray, cells: np.ndarray) -> tuple[float, int, int]:
+    """Return ``(fraction, frame, atom)``: the largest minimum-image step of any atom between consecutive frames,
+    along any cell vector, as a fraction of that vector (0 to 0.5), and where it happens (``frame`` is the later of
+    the two frames). ``(0.0, 0, 0)`` for fewer than two frames.
+
+    :param positions: Cartesian positions in Å, shape ``(frames, atoms, 3)``, wrapped or not.
+    :param cells: cell vectors as rows in Å, shape ``(frames, 3, 3)`` or ``(3, 3)``.
+    """
+    positions = np.asarray(positions, dtype=float)
+    frames = positions.shape[0]
+    cells = np.broadcast_to(np.asarray(cells, dtype=float), (frames, 3, 3))
+    fixed = _fixed_cell(cells)
+    inverse_cells = np.linalg.inv(fixed) if fixed is not None else np.linalg.inv(cells)
+    largest, where = 0.0, (0, 0)
+    for start in range(1, frames, UNWRAP_FRAME_CHUNK):
+        stop = min(start + UNWRAP_FRAME_CHUNK, frames)
+        steps = positions[start:stop] - positions[start - 1 : stop - 1]
+        if fixed is not None:
+            fractional = _multiply_vectors(steps, inverse_cells)
+        else:
+            fractional = np.einsum('tnj,tjk->tnk', steps, inverse_cells[start:stop])
+        fractional = np.abs(fractional - np.rint(fractional)).max(axis=2)
+        index = np.unravel_index(np.argmax(fractional), fractional.shape)
+        if fractional[index] > largest:
+            largest, where = float(fractional[index]), (start + int(index[0]), int(index[1]))
+    return largest, where[0], where[1]
+
+
 def _displacement_chunks(positions: np.ndarray, cells: np.ndarray, chunk: int = UNWRAP_FRAME_CHUNK):
     """Yield ``(start, stop, displacements)`` for the frames ``1..frames-1`` in chunks: the unwrapped
     displacements from frame 0, ``unwrap_positions(...)[start:stop] - positions[0]`` but as the

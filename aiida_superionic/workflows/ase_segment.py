@@ -79,6 +79,11 @@ class AseMdSegmentWorkChain(BaseRestartWorkChain):
             message='The MD became unstable again with half the time step: {message}',
         )
         spec.exit_code(322, 'ERROR_NO_PROGRESS', message='Two jobs in a row stopped without writing a new frame.')
+        spec.exit_code(
+            323,
+            'ERROR_MODEL_MISMATCH',
+            message='The computer cannot run the recorded model (no retry can help): {message}',
+        )
 
     def setup(self):
         super().setup()
@@ -142,6 +147,14 @@ class AseMdSegmentWorkChain(BaseRestartWorkChain):
             return ProcessHandlerReport(do_break=True, exit_code=self.exit_codes.ERROR_NO_PROGRESS)
         self.report(f'{node.process_label}<{node.pk}> stopped before its first frame; running it again')
         return ProcessHandlerReport(do_break=True)
+
+    @process_handler(priority=700, exit_codes=[AseCalculation.exit_codes.ERROR_MODEL_MISMATCH])
+    def handle_model_mismatch(self, node):
+        """Other weights on the computer than recorded, or elements the model lacks: stop, with the job's reason."""
+        message = node.exit_message or f'exit status {node.exit_status}'
+        return ProcessHandlerReport(
+            do_break=True, exit_code=self.exit_codes.ERROR_MODEL_MISMATCH.format(message=message)
+        )
 
     @process_handler(
         priority=500,

@@ -10,6 +10,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from ..calculations.functions.compute_structural_descriptors import compute_structural_descriptors
+from ..common.structure_checks import validate_structure
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import task_parameters
@@ -41,7 +42,12 @@ class DielectricWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkCha
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData, help='The relaxed structure.')
+        spec.input(
+            'structure',
+            valid_type=orm.StructureData,
+            validator=validate_structure,
+            help='The relaxed structure.',
+        )
         spec.input(
             'mobile_species',
             valid_type=orm.Str,

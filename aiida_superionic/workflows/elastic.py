@@ -14,6 +14,7 @@ from ..calculations.functions.compute_elastic_descriptors import (
 )
 from ..calculations.functions.fit_elastic_tensor import fit_elastic_tensor
 from ..calculations.functions.generate_strained_structures import generate_strained_structures
+from ..common.structure_checks import validate_structure
 from ..descriptors.elastic_fit import strain_deformations
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
@@ -102,7 +103,10 @@ class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
     def define(cls, spec):
         super().define(spec)
         spec.input(
-            'structure', valid_type=orm.StructureData, help='The equilibrium structure (relaxed, cell included).'
+            'structure',
+            valid_type=orm.StructureData,
+            validator=validate_structure,
+            help='The equilibrium structure (relaxed, cell included).',
         )
         spec.input(
             'strains',

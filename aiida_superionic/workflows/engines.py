@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from aiida import orm
 
+from ..common.structure_checks import structure_problem
 from ..descriptors.diffusion import select_mobile_species
+from ..engines.ase.runner import uncovered_elements_message
 from .ase_task import AseTaskWorkChain
 from .task import ENGINE_TASKS, ENGINES, check_task_parameters
 
@@ -42,7 +44,28 @@ def check_engine_inputs(inputs, needed_tasks: tuple[str, ...] = ()) -> str | Non
     for task in needed_tasks:
         if task not in ENGINE_TASKS[engine]:
             return check_task_parameters({'task': task}, engine)
-    return None
+    return model_coverage_problem(inputs)
+
+
+def refuse_structure(structure: orm.StructureData, engine: str, model: orm.Dict | None = None) -> None:
+    """Raise ``ValueError`` for a structure that no calculation should start from: not periodic, overlapping atoms,
+    or (ASE engine) elements the model lacks; ``model`` None is the bundled CHGNet. For the protocol builders,
+    which derive cells and settings from the structure before the process validates anything."""
+    problem = structure_problem(structure.get_ase())
+    if problem is None and engine == 'ase':
+        description = model.get_dict() if model is not None else {'name': 'chgnet'}
+        problem = uncovered_elements_message(description, structure.get_symbols_set())
+    if problem:
+        raise ValueError(problem)
+
+
+def model_coverage_problem(inputs) -> str | None:
+    """Return which elements of ``structure`` the ASE engine's ``model`` cannot evaluate, or None."""
+    engine = inputs['engine'].value if 'engine' in inputs else 'ase'
+    model = (inputs.get('ase') or {}).get('model')
+    if engine != 'ase' or model is None or 'structure' not in inputs:
+        return None
+    return uncovered_elements_message(model.get_dict(), inputs['structure'].get_symbols_set())
 
 
 def diagonal_supercell_validator(port: str, what: str = ''):

@@ -16,9 +16,11 @@ from ..calculations.functions.compute_trajectory_descriptors import (
 )
 from ..calculations.functions.last_frame import last_frame
 from ..calculations.functions.stitch_trajectories import stitch_trajectories
+from ..common.structure_checks import validate_structure
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.stability import energy_drift_meV_atom_ps
 from .ase_segment import AseMdSegmentWorkChain
+from .engines import model_coverage_problem, refuse_structure
 from .protocols.utils import ProtocolMixin
 from .segment import whole_write_intervals
 from .vasp_segment import VaspMdSegmentWorkChain
@@ -70,6 +72,9 @@ def validate_inputs(inputs, _):
     if engine not in inputs or not inputs[engine]:
         needs = {'ase': 'code, model, metadata', 'vasp': 'code, potential_family, potential_mapping, options'}
         return f'the `{engine}` engine needs its namespace `{engine}` ({needs.get(engine, "")})'
+    uncovered = model_coverage_problem(inputs)
+    if uncovered:
+        return uncovered
     steps = inputs['steps'].value if 'steps' in inputs else 0
     interval = inputs['write_interval'].value if 'write_interval' in inputs else 1
     for name in ('steps', 'segment_steps', 'max_steps'):
@@ -116,7 +121,12 @@ class MdWorkChain(ProtocolMixin, WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData, help='The simulation cell, used as it is.')
+        spec.input(
+            'structure',
+            valid_type=orm.StructureData,
+            validator=validate_structure,
+            help='The simulation cell, used as it is.',
+        )
         spec.input(
             'temperature',
             valid_type=orm.Float,
@@ -361,6 +371,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         """
         from ..engines.ase import get_model_node
 
+        refuse_structure(structure, engine, model)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.structure = structure

@@ -14,6 +14,7 @@ from aiida_phonopy.data import PreProcessData
 from aiida_phonopy.workflows.phonopy import PhonopyWorkChain
 
 from ..calculations.functions.compute_gamma_phonons import compute_gamma_phonons
+from ..common.structure_checks import validate_structure
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import ENGINE_TASKS, task_parameters
@@ -60,6 +61,7 @@ class PhononsWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, PhonopyWor
     def define(cls, spec):
         super().define(spec)
         cls.define_engines(spec)
+        spec.inputs['structure'].validator = validate_structure
         spec.input(
             'dielectric',
             valid_type=orm.Bool,

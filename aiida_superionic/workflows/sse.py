@@ -17,6 +17,7 @@ from ..calculations.functions.compute_structural_descriptors import compute_stru
 from ..calculations.functions.fit_arrhenius import fit_arrhenius
 from ..calculations.functions.generate_md_cells import generate_md_cells
 from ..calculations.functions.merge_descriptors import merge_descriptors
+from ..common.structure_checks import validate_structure
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.structural import mobile_family
 from .dielectric import DielectricWorkChain
@@ -27,11 +28,12 @@ from .engines import (
     describe_process,
     diagonal_supercell_validator,
     mobile_species_of,
+    refuse_structure,
 )
 from .md import MdWorkChain
 from .phonons import PhononsWorkChain, supercell_for_length
 from .protocols.builders import electronic_options_incar, load_protocol, union, zero_temperature_builder
-from .protocols.utils import recursive_merge
+from .protocols.utils import overrides_of, recursive_merge
 from .task import task_parameters
 from .vacancy import VacancyWorkChain
 
@@ -87,9 +89,6 @@ def validate_inputs(inputs, _) -> str | None:
     species, message = mobile_species_of(inputs)
     if species is None:
         return message
-    structure = inputs['structure']
-    if not all(structure.pbc):
-        return f'the structure must be periodic in 3 dimensions, got pbc={structure.pbc}'
     engine = inputs['engine'].value
     for name, (_, engines) in ZERO_TEMPERATURE.items():
         if inputs[f'run_{name}'].value and engine not in engines:
@@ -120,7 +119,12 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData, help='The material (any cell of it); relaxed first.')
+        spec.input(
+            'structure',
+            valid_type=orm.StructureData,
+            validator=validate_structure,
+            help='The material (any cell of it); relaxed first.',
+        )
         spec.input(
             'mobile_species',
             valid_type=orm.Str,
@@ -345,6 +349,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         """
         from ..engines.ase import get_model_node
 
+        refuse_structure(structure, engine, model)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         protocol = inputs['protocol']
         if engine == 'ase' and model is None:
@@ -376,24 +381,26 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             builder[f'run_{name}'] = orm.Bool(run)
             if not run:
                 continue
-            child = workchain.get_builder_from_protocol(engine, structure, protocol, inputs[name], **engine_inputs)
+            with overrides_of(name):
+                child = workchain.get_builder_from_protocol(engine, structure, protocol, inputs[name], **engine_inputs)
             builder[name] = _builder_inputs(child, exclude=('structure', 'engine', 'mobile_species'))
         if builder.run_dielectric.value and builder.run_phonons.value:
             # The dielectric child's DFPT gives the rows' Born charges and ε∞; a second one for the phonons' NAC
             # data would cost as much and change no descriptor (the lowest optical mode is taken without NAC).
             builder.phonons.dielectric = orm.Bool(False)
-        md = MdWorkChain.get_builder_from_protocol(
-            code,
-            structure,
-            temperature=1.0,
-            protocol=protocol,
-            overrides=inputs['md'],
-            model=model if engine == 'ase' else None,
-            engine=engine,
-            code_gamma=code_gamma,
-            potential_family=potential_family if engine == 'vasp' else None,
-            potential_mapping=potential_mapping if engine == 'vasp' else None,
-        )
+        with overrides_of('md'):
+            md = MdWorkChain.get_builder_from_protocol(
+                code,
+                structure,
+                temperature=1.0,
+                protocol=protocol,
+                overrides=inputs['md'],
+                model=model if engine == 'ase' else None,
+                engine=engine,
+                code_gamma=code_gamma,
+                potential_family=potential_family if engine == 'vasp' else None,
+                potential_mapping=potential_mapping if engine == 'vasp' else None,
+            )
         if engine == 'vasp':  # the MD with the same functional as the zero-temperature tasks
             options = electronic_options_incar(structure, dispersion, hubbard_u, spin_polarized)
             md.vasp.incar = orm.Dict({**md.vasp.incar.get_dict(), **options})

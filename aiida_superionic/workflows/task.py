@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from aiida import orm
 
+from ..common.structure_checks import validate_structure
+
 #: Keys allowed in ``parameters`` per task, with their defaults (forces in eV/Å).
 TASK_PARAMETERS = {
     'static': {},
@@ -112,7 +114,12 @@ def define_task_interface(spec, engine: str) -> None:
     def validate_parameters(node: orm.Dict, _) -> str | None:
         return check_task_parameters(node.get_dict(), engine)
 
-    spec.input('structure', valid_type=orm.StructureData, help='The structure to compute.')
+    spec.input(
+        'structure',
+        valid_type=orm.StructureData,
+        validator=validate_structure,
+        help='The structure to compute.',
+    )
     spec.input(
         'parameters',
         valid_type=orm.Dict,

@@ -8,6 +8,7 @@ from aiida.engine import ToContext, WorkChain, if_
 from ..calculations.functions.compute_vacancy_formation_energy import compute_vacancy_formation_energy
 from ..calculations.functions.generate_elemental_reference import generate_elemental_reference
 from ..calculations.functions.generate_vacancy_supercell import generate_vacancy_supercell
+from ..common.structure_checks import validate_structure
 from ..descriptors.composition import nominal_charge
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.vacancy import elemental_reference
@@ -62,7 +63,12 @@ class VacancyWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData, help='The relaxed stoichiometric structure.')
+        spec.input(
+            'structure',
+            valid_type=orm.StructureData,
+            validator=validate_structure,
+            help='The relaxed stoichiometric structure.',
+        )
         spec.input(
             'mobile_species',
             valid_type=orm.Str,

@@ -130,6 +130,44 @@ def describe_model(name: str, calculator_kwargs: dict | None = None) -> dict:
     raise ValueError(f'unknown calculator {name!r}: choose one of {", ".join(CALCULATORS)}')
 
 
+#: Highest atomic number the CHGNet model embeds: its atom embedding and composition model have one row per element
+#: H (1) to Pu (94); a structure with a heavier element cannot be evaluated at all.
+CHGNET_MAX_ATOMIC_NUMBER = 94
+
+
+def covered_elements(model: dict) -> frozenset[str] | None:
+    """Return the chemical symbols the model can evaluate, or ``None`` when it takes every element.
+
+    CHGNet: H to Pu (``CHGNET_MAX_ATOMIC_NUMBER``). EMT: the elements of ASE's EMT parameter table
+    (Al, Cu, Ag, Au, Ni, Pd, Pt, H, C, N, O). Lennard-Jones: any element, one set of parameters.
+    """
+    from ase.data import chemical_symbols
+
+    name = model.get('name')
+    if name == 'chgnet':
+        return frozenset(chemical_symbols[1 : CHGNET_MAX_ATOMIC_NUMBER + 1])
+    if name == 'emt':
+        from ase.calculators.emt import parameters
+
+        return frozenset(parameters)
+    return None
+
+
+def uncovered_elements_message(model: dict, symbols) -> str | None:
+    """Return why ``model`` cannot evaluate a structure of ``symbols`` (the elements it lacks), or None."""
+    covered = covered_elements(model)
+    if covered is None:
+        return None
+    missing = sorted(set(symbols) - covered)
+    if not missing:
+        return None
+    return (
+        f'the {model.get("name")} potential does not cover {", ".join(missing)}: it is defined for '
+        f'{len(covered)} elements ({", ".join(sorted(covered)) if len(covered) < 20 else "H to Pu"}); '
+        'choose another model or the VASP engine'
+    )
+
+
 def build_calculator(model: dict, threads: int):
     """Return the ASE calculator of a model description, after checking its identity.
 
@@ -467,6 +505,10 @@ def main(input_path: str) -> int:
             atoms.set_velocities(np.asarray(payload['velocities'], dtype=float) / (1000.0 * units.fs))
             atoms.info['velocities_given'] = True
         output['model'] = describe_model(payload['model']['name'], payload['model'].get('calculator_kwargs'))
+        uncovered = uncovered_elements_message(payload['model'], atoms.get_chemical_symbols())
+        if uncovered:
+            output.update(status='model_mismatch', error=uncovered)
+            return 3
         try:
             atoms.calc = build_calculator(payload['model'], threads)
         except ValueError as exception:

@@ -107,6 +107,9 @@ def zero_temperature_builder(
     :param dispersion: VASP only, see :func:`electronic_options_incar` (also ``hubbard_u``, ``spin_polarized``).
     :raises ValueError: for an unknown engine, protocol or override key, or options the engine cannot take.
     """
+    from ..engines import refuse_structure
+
+    refuse_structure(structure, engine, model)
     inputs = zero_temperature_protocol_inputs(process_class._protocol_name, protocol, overrides)
     builder = process_class.get_builder()
     builder.structure = structure

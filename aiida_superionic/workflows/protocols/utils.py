@@ -7,12 +7,34 @@ an override key that is not an input of the protocol is an error, never silently
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import pathlib
 
 import yaml
 
 PROTOCOL_FOLDER = pathlib.Path(__file__).parent
+
+
+class UnknownOverrideError(ValueError):
+    """An override key that the protocol does not have, named by its dotted path from the caller's ``overrides``."""
+
+    def __init__(self, dotted: str, known: list[str]):
+        self.dotted, self.known = dotted, known
+        super().__init__(f'unknown override `{dotted}`: known keys at this level are {known}')
+
+    def under(self, namespace: str) -> UnknownOverrideError:
+        """The same error seen from a parent workchain whose ``overrides`` pass ``namespace`` to this protocol."""
+        return UnknownOverrideError(f'{namespace}.{self.dotted}', self.known)
+
+
+@contextlib.contextmanager
+def overrides_of(namespace: str):
+    """Name unknown override keys of a child's protocol from the parent's overrides (``md.stepz``, not ``stepz``)."""
+    try:
+        yield
+    except UnknownOverrideError as error:
+        raise error.under(namespace) from None
 
 
 def recursive_merge(base: dict, changes: dict, path: str = '') -> dict:
@@ -24,7 +46,7 @@ def recursive_merge(base: dict, changes: dict, path: str = '') -> dict:
     for key, value in changes.items():
         dotted = f'{path}{key}'
         if key not in merged:
-            raise ValueError(f'unknown override `{dotted}`: known keys at this level are {sorted(merged)}')
+            raise UnknownOverrideError(dotted, sorted(merged))
         if isinstance(value, dict) and isinstance(merged[key], dict):
             merged[key] = recursive_merge(merged[key], value, f'{dotted}.')
         else:

@@ -1,0 +1,1 @@
+"""Tools over a profile: archives of studies."""

@@ -1,0 +1,334 @@
+"""Bad input gets a clear answer, and nothing already stored is lost: one row per bad input.
+
+Each row names the bad input, the entry point a user meets it through (a workchain builder, a calcfunction, a
+command), and the answer it must produce: the exception or the exit status, and a pattern of the message. Before
+each attempt the whole profile (every node's UUID and attributes, every repository file) and the files of the
+test folder are recorded; after it, every one of them must still be there, unchanged. New nodes may appear (a
+calcfunction that refused its input is stored, with the exit status, as the record of the attempt).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from click.testing import CliRunner
+
+from aiida_superionic.calculations.functions.compute_elastic_descriptors import (
+    ELASTIC_TENSOR_ARRAY,
+    compute_elastic_descriptors,
+)
+from aiida_superionic.calculations.functions.compute_trajectory_descriptors import compute_trajectory_descriptors
+from aiida_superionic.cli import cmd_root
+from aiida_superionic.common.trajectory import build_trajectory
+from aiida_superionic.engines.ase import get_model_node
+from aiida_superionic.workflows.md import MdWorkChain
+from aiida_superionic.workflows.sse import SseWorkChain
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """The answer to a bad input: an exception of ``raises`` at build time, or a process that ends with
+    ``exit_status``, or a command that exits with ``exit_code``; ``message`` is a regular expression."""
+
+    message: str
+    raises: type[Exception] | None = None
+    exit_status: int | None = None
+    exit_code: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BadInput:
+    what: str
+    attempt: Callable
+    refusal: Refusal
+
+
+class Kit:
+    """What an attempt may use: the codes and models of the tests, a structure factory and a folder."""
+
+    def __init__(self, python_code, emt_model, generate_structure, folder: pathlib.Path):
+        self.python_code = python_code
+        self.emt_model = emt_model
+        self.generate_structure = generate_structure
+        self.folder = folder
+
+    def sse(self, structure=None, protocol='fast', model=None, **overrides):
+        """An SseWorkChain builder (EMT, Cu3Au unless given), from the protocol with ``overrides``."""
+        return SseWorkChain.get_builder_from_protocol(
+            'ase',
+            structure or self.generate_structure('cu3au', repeat=1, vacancy=False),
+            protocol,
+            overrides=overrides,
+            code=self.python_code,
+            model=model or self.emt_model,
+        )
+
+    def md(self, structure=None, **overrides):
+        """An MdWorkChain builder (EMT, Cu3Au unless given)."""
+        return MdWorkChain.get_builder_from_protocol(
+            code=self.python_code,
+            structure=structure or self.generate_structure('cu3au'),
+            temperature=600.0,
+            protocol='fast',
+            overrides=overrides,
+            model=self.emt_model,
+            options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
+        )
+
+    def cli(self, *arguments):
+        return CliRunner().invoke(cmd_root, [str(argument) for argument in arguments])
+
+
+# ------------------------------------------------------------------------------------------------ the inputs
+
+
+def _structure(symbols, scaled_positions, a=3.75, pbc=True):
+    from ase import Atoms
+
+    return orm.StructureData(ase=Atoms(symbols, scaled_positions=scaled_positions, cell=np.eye(3) * a, pbc=pbc))
+
+
+CU3AU_POSITIONS = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+
+
+def _trajectory(frames=400, jump=None, nan=False):
+    """Cu3Au 2×2×2 (32 atoms, 7.5 Å) vibrating at 0.05 Å per frame, 10 fs apart; optionally atom 1 jumping by
+    ``jump`` (fraction of the cell) along x at frame 200, or a NaN in frame 100."""
+    rng = np.random.default_rng(5)
+    sites = _structure('AuCu3', CU3AU_POSITIONS).get_ase().repeat(2)
+    positions = sites.positions + rng.normal(0.0, 0.05, (frames, len(sites), 3))
+    if jump is not None:
+        positions[200:, 1, 0] += jump * 7.5
+    if nan:
+        positions[100, 3, 1] = np.nan
+    times = np.arange(frames) * 0.01
+    cells = np.repeat(np.eye(3)[None] * 7.5, frames, axis=0)
+    trajectory = build_trajectory(sites.get_chemical_symbols(), positions, cells, times, np.arange(frames))
+    return trajectory.store()
+
+
+def _analyse(trajectory):
+    _, node = compute_trajectory_descriptors.run_get_node(trajectory, orm.Str('Cu'), orm.Float(900.0))
+    return node
+
+
+def _elastic(kit):
+    tensor = np.diag([150.0, 150.0, 150.0, 60.0, 60.0, 60.0])
+    tensor[:3, :3] += 200.0 - np.diag([200.0] * 3)  # C12 = 200 GPa > C11: not positive definite
+    array = orm.ArrayData()
+    array.set_array(ELASTIC_TENSOR_ARRAY, tensor)
+    _, node = compute_elastic_descriptors.run_get_node(array.store(), kit.generate_structure('cu3au').store())
+    return node
+
+
+def _table_file(kit, change):
+    from analysis_tables import planted_table
+
+    path = kit.folder / 'table.csv'
+    change(planted_table()).to_csv(path, index_label='row_uuid')
+    return path
+
+
+def _analyze(kit, change):
+    path = _table_file(kit, change)
+    result = kit.cli('analyze', path, '-o', kit.folder / 'report', '--no-ml')
+    assert not (kit.folder / 'report').exists()  # no half-written report
+    return result
+
+
+def _export_empty_group(kit):
+    group, _ = orm.Group.collection.get_or_create('no-rows-here')
+    group.add_nodes(kit.generate_structure('cu3au').store())
+    existing = kit.folder / 'kept.csv'
+    existing.write_text('an earlier table\n')
+    return kit.cli('export', existing, '-G', group.label, '--force')  # --force, yet the old file stays
+
+
+def _export_empty_profile(kit):
+    """A profile with no descriptor row at all: a fresh one, made and read in another process."""
+    environment = {**os.environ, 'AIIDA_PATH': str(kit.folder / 'empty-profile')}
+    setup = ['profile', 'setup', 'core.sqlite_dos', '-n', '--profile-name', 'empty', '--broker', 'none']
+    person = ['--email', 'x@example.org', '--first-name', 'X', '--last-name', 'Y', '--institution', 'Z']
+    subprocess.run(
+        [sys.executable, '-m', 'aiida', *setup, '--filepath', str(kit.folder / 'empty-storage'), *person],
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+    command = [sys.executable, '-m', 'aiida_superionic.cli', 'export', str(kit.folder / 'table.csv'), '-p', 'empty']
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    return CliOutcome(completed.returncode, completed.stdout + completed.stderr)
+
+
+@dataclasses.dataclass
+class CliOutcome:
+    exit_code: int
+    output: str
+
+
+BAD_INPUTS = [
+    BadInput(
+        'no mobile species (SseWorkChain)',
+        lambda kit: run_get_node(kit.sse(kit.generate_structure('au', repeat=1))),
+        Refusal(r'no mobile species|mobile', raises=ValueError),
+    ),
+    BadInput(
+        'no atom of the mobile species named (MdWorkChain)',
+        lambda kit: run_get_node(_with(kit.md(), mobile_species=orm.Str('Li'))),
+        Refusal('has no atom of the mobile species Li', raises=ValueError),
+    ),
+    BadInput(
+        'a non-periodic structure',
+        lambda kit: run_get_node(kit.sse(_structure('AuCu3', CU3AU_POSITIONS, pbc=False))),
+        Refusal(r'must be periodic in 3 dimensions, got pbc=\[False, False, False\]', raises=ValueError),
+    ),
+    BadInput(
+        'overlapping atoms',
+        lambda kit: run_get_node(kit.sse(_structure('AuCu3Cu', [*CU3AU_POSITIONS, [0.01, 0.5, 0.5]]))),
+        Refusal(r'overlapping atoms: Cu 1 and Cu 4 are 0\.03\d Å apart', raises=ValueError),
+    ),
+    BadInput(
+        'overlapping atoms (MdWorkChain)',
+        lambda kit: run_get_node(kit.md(_structure('AuCu3Au', [*CU3AU_POSITIONS, [0.0, 0.0, 0.05]]))),
+        Refusal(r'overlapping atoms: Au 0 and Au 4 are 0\.188 Å apart', raises=ValueError),
+    ),
+    BadInput(
+        'an element the potential does not cover (EMT, Li)',
+        lambda kit: run_get_node(kit.sse(kit.generate_structure('li3n', repeat=1, vacancy=False))),
+        Refusal(r'the emt potential does not cover Li', raises=ValueError),
+    ),
+    BadInput(
+        'an element the bundled ML potential does not cover (CHGNet, Am)',
+        lambda kit: run_get_node(
+            kit.sse(_structure('AmCu3', CU3AU_POSITIONS), model=get_model_node('chgnet', model_version='0.3.0'))
+        ),
+        Refusal(
+            r'the chgnet potential does not cover Am: it is defined for 94 elements \(H to Pu\)', raises=ValueError
+        ),
+    ),
+    BadInput(
+        'a temperature of 0 K (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[900.0, 0.0]),
+        Refusal(r'`temperatures` must be a non-empty list of positive numbers', raises=ValueError),
+    ),
+    BadInput(
+        'a negative temperature (MdWorkChain)',
+        lambda kit: run_get_node(_with(kit.md(), temperature=orm.Float(-300.0))),
+        Refusal(r'`temperature` must be > 0, got -300', raises=ValueError),
+    ),
+    BadInput(
+        'a time step of 0 fs',
+        lambda kit: run_get_node(kit.sse(md={'timestep': 0.0})),
+        Refusal(r'`timestep` must be > 0, got 0', raises=ValueError),
+    ),
+    BadInput(
+        'a trajectory with NaNs',
+        lambda kit: _analyse(_trajectory(nan=True)),
+        Refusal(r'ERROR_INVALID_INPUT: .*NaN', exit_status=300),
+    ),
+    BadInput(
+        'a jump larger than half a cell between frames (write interval too long)',
+        lambda kit: _analyse(_trajectory(jump=0.55)),
+        Refusal(
+            r'atom 1 \(Cu\) moves 0\.4\d of a cell vector between frames 199 and 200.*write frames more often',
+            exit_status=300,
+        ),
+    ),
+    BadInput(
+        'a trajectory too short for the fit window',
+        lambda kit: _analyse(_trajectory(frames=4)),
+        Refusal(r'4 frames are too few for the fit window', exit_status=300),
+    ),
+    BadInput(
+        'an elastic tensor that is not positive definite',
+        _elastic,
+        Refusal(r'positive definiteness of C \(non-positive eigenvalues: -50, -50 GPa\)', exit_status=310),
+    ),
+    BadInput(
+        'a CSV with unknown columns (analyze)',
+        lambda kit: _analyze(kit, lambda table: table.assign(favourite_colour='blue')),
+        Refusal(r'unknown columns: favourite_colour', exit_code=1),
+    ),
+    BadInput(
+        'a CSV with missing columns (analyze)',
+        lambda kit: _analyze(kit, lambda table: table.drop(columns=['formula', 'temperature_K'])),
+        Refusal(r'missing required columns: .*formula', exit_code=1),
+    ),
+    BadInput(
+        'a group with no descriptor rows (export)',
+        _export_empty_group,
+        Refusal(r"no descriptor rows .* group 'no-rows-here'", exit_code=1),
+    ),
+    BadInput(
+        'a profile with no descriptor rows (export)',
+        _export_empty_profile,
+        Refusal(r"no descriptor rows .* in profile 'empty'", exit_code=1),
+    ),
+    BadInput(
+        'an unknown protocol name',
+        lambda kit: kit.sse(protocol='superfast'),
+        Refusal(r"unknown protocol 'superfast': choose one of \['balanced', 'fast', 'stringent'\]", raises=ValueError),
+    ),
+    BadInput(
+        'an unknown override key',
+        lambda kit: kit.sse(md={'stepz': 100}),
+        Refusal(r'unknown override `md\.stepz`: known keys at this level are', raises=ValueError),
+    ),
+]
+
+
+def _with(builder, **changes):
+    for name, value in changes.items():
+        setattr(builder, name, value)
+    return builder
+
+
+def _stored_state(folder: pathlib.Path) -> dict:
+    """Every node's attributes and repository (its metadata lists each file's content hash), and every file under
+    ``folder``: one query, no node loaded."""
+    query = orm.QueryBuilder().append(orm.Node, project=['uuid', 'attributes', 'repository_metadata'])
+    nodes = {uuid: json.dumps([attributes, repository], sort_keys=True) for uuid, attributes, repository in query.all()}
+    files = {path: path.read_bytes() for path in folder.rglob('*') if path.is_file()}
+    return {'nodes': nodes, 'files': files}
+
+
+@pytest.mark.parametrize('bad', BAD_INPUTS, ids=[bad.what for bad in BAD_INPUTS])
+def test_bad_input_gets_a_clear_answer_and_nothing_stored_is_lost(
+    aiida_profile, python_code, emt_model, generate_structure, tmp_path, bad
+):
+    kit = Kit(python_code, emt_model, generate_structure, tmp_path)
+    earlier = _trajectory()  # something computed before: it must survive every bad input untouched
+    before = _stored_state(tmp_path)
+    refusal = bad.refusal
+    if refusal.raises is not None:
+        with pytest.raises(refusal.raises, match=refusal.message):
+            bad.attempt(kit)
+    else:
+        outcome = bad.attempt(kit)
+        if refusal.exit_status is not None:
+            assert outcome.exit_status == refusal.exit_status, outcome.exit_message
+            assert _matches(refusal.message, f'{outcome.exit_message}'), outcome.exit_message
+        else:
+            assert outcome.exit_code == refusal.exit_code, outcome.output
+            assert _matches(refusal.message, outcome.output), outcome.output
+    after = _stored_state(tmp_path)
+    assert not {uuid for uuid in before['nodes'] if after['nodes'].get(uuid) != before['nodes'][uuid]}
+    kept_files = {path for path, content in before['files'].items() if after['files'].get(path) == content}
+    assert kept_files == set(before['files'])
+    assert orm.load_node(earlier.uuid).get_positions().shape == (400, 32, 3)
+
+
+def _matches(pattern: str, text: str) -> bool:
+    import re
+
+    return re.search(pattern, ' '.join(text.split())) is not None
