@@ -39,3 +39,28 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
         f'--- stdout ---\n{completed.stdout}\n--- stderr ---\n{completed.stderr}'
     )
     assert (tmp_path / 'html' / 'index.html').is_file()
+
+
+def test_the_exit_code_reference_lists_every_process_of_the_plugin():
+    """`reference/exit_codes.md` is generated from the entry points: every `superionic.` process, with its codes."""
+    from importlib.metadata import entry_points
+
+    sys.path.insert(0, str(DOCS_SOURCE / '_ext'))
+    try:
+        from exit_codes import exit_code_rows, plugin_processes
+    finally:
+        sys.path.pop(0)
+    listed = dict(plugin_processes())
+    registered = {
+        entry_point.name
+        for group in ('aiida.calculations', 'aiida.workflows')
+        for entry_point in entry_points(group=group)
+        if entry_point.name.startswith('superionic.')
+    }
+    assert set(listed) == registered
+    assert ('410', 'ERROR_MECHANICALLY_UNSTABLE') in {row[:2] for row in exit_code_rows(listed['superionic.elastic'])}
+    assert ('310', 'ERROR_MECHANICALLY_UNSTABLE') in {
+        row[:2] for row in exit_code_rows(listed['superionic.compute_elastic_descriptors'])
+    }
+    assert ('323', 'ERROR_MODEL_MISMATCH') in {row[:2] for row in exit_code_rows(listed['superionic.ase.md_segment'])}
+    assert 'unknown protocol' not in str(exit_code_rows(listed['superionic.sse']))  # build-time errors are not codes

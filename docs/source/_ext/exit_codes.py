@@ -10,6 +10,11 @@ Usage (MyST)::
 
 By default only the codes the class adds to its aiida-core base class are listed; the flag
 ``:inherited:`` lists aiida-core's generic codes too.
+
+``all-exit-codes`` lists every process of the plugin, found by its ``superionic.`` entry point: a table per
+CalcJob and WorkChain from its spec, and for the calcfunctions the exit statuses their modules name
+(``ERROR_<NAME> = <status>``; a calcfunction has no spec of its own codes). A process added to
+``pyproject.toml`` appears without editing the page.
 """
 
 from __future__ import annotations
@@ -56,6 +61,66 @@ class ExitCodesDirective(SphinxDirective):
         ]
 
 
+def plugin_processes() -> list[tuple[str, object]]:
+    """``(entry point name, process)`` of every ``superionic.`` calculation and workflow, sorted by name."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for group in ('aiida.calculations', 'aiida.workflows'):
+        for entry_point in entry_points(group=group):
+            if entry_point.name.startswith('superionic.'):
+                found.append((entry_point.name, entry_point.load()))
+    return sorted(found, key=lambda item: item[0])
+
+
+def exit_code_rows(process) -> list[tuple[str, str, str]]:
+    """``(status, label, message)`` rows of a process: its own spec codes, or a calcfunction's named statuses."""
+    import sys
+
+    if hasattr(process, 'spec') and not getattr(process, 'is_process_function', False):
+        hidden = _core_exit_code_labels(process)
+        codes = process.spec().exit_codes
+        rows = [(code.status, label, code.message) for label, code in codes.items() if label not in hidden]
+    else:
+        module = sys.modules[process.__module__]
+        doc = 'returned by the calcfunction with the reason in the exit message'
+        rows = [
+            (value, name, doc)
+            for name, value in vars(module).items()
+            if name.startswith('ERROR_') and isinstance(value, int) and not isinstance(value, bool)
+        ]
+    return [(str(status), label, message) for status, label, message in sorted(rows)]
+
+
+class AllExitCodesDirective(SphinxDirective):
+    """A heading (rubric) and an exit-code table for every process of the plugin, from its entry point."""
+
+    has_content = False
+
+    def run(self):
+        result = []
+        for name, process in plugin_processes():
+            rows = exit_code_rows(process)
+            rubric = nodes.rubric()
+            rubric += nodes.literal(text=name)
+            rubric += nodes.Text(f' — {process.__name__}')
+            result.append(rubric)
+            if rows:
+                result.append(
+                    build_table(
+                        ('Status', 'Label', 'Message'),
+                        rows,
+                        widths=(10, 30, 60),
+                        literal_columns=(0, 1),
+                        classes=['exit-codes'],
+                    )
+                )
+            else:
+                paragraph = nodes.paragraph(text='Only the generic codes of aiida-core.')
+                result.append(paragraph)
+        return result
+
+
 def build_table(header, rows, widths, literal_columns=(), classes=()) -> nodes.table:
     """Return a docutils table with a header row; body cells in ``literal_columns`` are set as code."""
     table = nodes.table(classes=list(classes))
@@ -87,4 +152,5 @@ def table_row(cells, literal_columns=()) -> nodes.row:
 
 def setup(app):
     app.add_directive('exit-codes', ExitCodesDirective)
+    app.add_directive('all-exit-codes', AllExitCodesDirective)
     return {'version': '1.0', 'parallel_read_safe': True, 'parallel_write_safe': True}
