@@ -164,11 +164,20 @@ def test_a_study_travels_intact_and_without_potcars(study, tmp_path):
     assert {sse.uuid, static.uuid} | {node.uuid for node in sse.called_descendants} <= uuids
     assert 'data.core.array.trajectory.TrajectoryData.' in _archive_node_types(full)
 
+    # It is what `verdi archive create -G` writes: the same nodes.
+    from aiida.cmdline.commands.cmd_archive import create
+
+    plain = tmp_path / 'verdi.aiida'
+    result = CliRunner().invoke(create, [str(plain), '-G', group.label], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert _archive_uuids(plain) == uuids
+
     # No POTCAR content, ever: the marker of the POTCAR bodies is nowhere, in no stored object nor the database.
-    assert potcar_content_in_archive(full) is None
-    with zipfile.ZipFile(full) as archive:
-        for name in archive.namelist():
-            assert POTCAR_MARKER.encode() not in archive.read(name), name
+    for path in (full, plain):
+        assert potcar_content_in_archive(path) is None
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                assert POTCAR_MARKER.encode() not in archive.read(name), name
     # ... though the VASP calculation ran with them (its inputs name the POTCARs; their content stayed home).
     calculation = next(node for node in static.called if node.process_label == 'VaspCalculation')
     assert {link.link_label for link in calculation.base.links.get_incoming().all()} >= {'potential__Cu'}
