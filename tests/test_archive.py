@@ -70,10 +70,11 @@ def potcar_family_with_body(tmp_path_factory):
 
 @pytest.fixture
 def study(aiida_profile, sse_builder, vasp_code, cu3au, potcar_family_with_body):
-    """The group ``archive-study``: an EMT SseWorkChain (one temperature) and a VASP static task on mock-vasp."""
+    """The group ``archive-study``: an EMT SseWorkChain (relaxation, MD at one temperature, rows) and a VASP static
+    task on mock-vasp."""
     group, _ = orm.Group.collection.get_or_create('archive-study')
     group.clear()
-    builder = sse_builder(temperatures=[1300.0], run={'elastic': False})
+    builder = sse_builder(temperatures=[1300.0], run={'elastic': False, 'phonons': False, 'vacancy': False})
     _, sse = run_get_node(builder)
     assert sse.is_finished_ok, sse.exit_message
 
