@@ -125,9 +125,12 @@ def test_vasp_builder(aiida_profile, vasp_code, generate_structure, serialize_bu
     data_regression.check(serialize_builder(builder))
 
 
-def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_code, emt_model, generate_structure):
+def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_code, generate_structure):
+    from aiida_superionic.engines.ase import get_model_node
+
+    lennard_jones = get_model_node('lj')  # a model of every element (EMT has no Li)
     builder = SseWorkChain.get_builder_from_protocol(
-        'ase', generate_structure('li3n', repeat=1, vacancy=False), 'stringent', code=python_code, model=emt_model
+        'ase', generate_structure('li3n', repeat=1, vacancy=False), 'stringent', code=python_code, model=lennard_jones
     )
     assert not builder.run_dielectric.value
     assert builder.temperatures.get_list() == [600.0, 800.0, 1000.0, 1200.0]
