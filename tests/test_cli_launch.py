@@ -42,14 +42,14 @@ def _invoke(*arguments):
 def test_launch_builds_one_sse_per_cif(aiida_profile, python_code, generate_structure, tmp_path, submitted):
     _write_cifs(tmp_path, generate_structure)
     profile = aiida_profile.name
-    result = _invoke(tmp_path, '-p', profile, '--model', 'emt', '-X', python_code.full_label, '-G', 'launched')
+    result = _invoke(tmp_path, '-p', profile, '--model', 'lj', '-X', python_code.full_label, '-G', 'launched')
     assert result.exit_code == 0, result.output
     assert [builder.metadata.label for builder in submitted] == ['cu3au', 'li3n']
     for builder in submitted:
         assert builder.group_label.value == 'launched'
         assert builder.protocol.value == 'fast'
         assert builder.engine.value == 'ase'
-        assert builder.ase.model['name'] == 'emt'
+        assert builder.ase.model['name'] == 'lj'
     assert 'li3n' in result.output
     assert 'SseWorkChain<' in result.output
 
@@ -57,7 +57,7 @@ def test_launch_builds_one_sse_per_cif(aiida_profile, python_code, generate_stru
 def test_launch_refuses_bad_folders_before_submitting(
     aiida_profile, python_code, generate_structure, tmp_path, submitted, monkeypatch
 ):
-    base = ['-p', aiida_profile.name, '--model', 'emt', '-X', python_code.full_label]
+    base = ['-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label]
     result = _invoke(tmp_path, *base)
     assert result.exit_code != 0
     assert 'no *.cif file' in result.output
