@@ -27,26 +27,21 @@ import threading
 import time
 
 from aiida import engine, orm
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from aiida_superionic.analysis.plots import plot_msd
 from aiida_superionic.cli.setup import ensure_localhost_python_code
 from aiida_superionic.engines.ase import get_model_node
 from aiida_superionic.workflows.sse import SseWorkChain
 
-#: Li3N, P6/mmm, experimental lattice (a = 3.648 Å, c = 3.875 Å).
-LI3N_LATTICE = (3.648, 3.875)
+#: Li3N, P6/mmm, the experimental lattice (a = 3.648 Å, c = 3.875 Å), 4 atoms: a CIF beside this script.
+LI3N_CIF = pathlib.Path(__file__).resolve().parent / 'li3n.cif'
 
 
 def li3n() -> orm.StructureData:
-    """Return the Li3N unit cell (4 atoms); the workchain makes the supercells and the vacancies."""
-    a, c = LI3N_LATTICE
-    cell = Structure(
-        Lattice.hexagonal(a, c),
-        ['N', 'Li', 'Li', 'Li'],
-        [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]],
-    )
-    return orm.StructureData(pymatgen=cell)
+    """Return the Li3N unit cell, read as the guide reads a CIF of yours; the workchain makes the supercells and
+    the vacancies."""
+    return orm.StructureData(pymatgen=Structure.from_file(LI3N_CIF))
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import runpy
-
 import numpy as np
 import pytest
 from aiida import orm
@@ -54,28 +52,3 @@ def test_short_chgnet_md(aiida_profile, python_code, generate_structure):
             atoms.get_potential_energy(), abs=1e-4
         )
     assert np.all(np.abs(trajectory.get_velocities()) > 0)
-
-
-@pytest.mark.slow
-def test_demo_script_runs_with_a_test_size_switch(aiida_profile, aiida_localhost, capsys, monkeypatch, tmp_path):
-    """``examples/submit_sse.py`` end to end on CHGNet: the whole fast protocol, with 100 MD steps per run."""
-    import pathlib
-
-    script = pathlib.Path(__file__).resolve().parents[1] / 'examples' / 'submit_sse.py'
-    figure = tmp_path / 'msd.png'
-    arguments = ['--md-steps', '100', '--equilibration-steps', '0', '--plot', str(figure), '--group', 'demo-test']
-    monkeypatch.setattr('sys.argv', [str(script), *arguments])
-    runpy.run_path(str(script), run_name='__main__')  # exits 1 when a child failed
-    printed = capsys.readouterr().out
-    for expected in ('Material:   Li3N', 'Model:      chgnet', 'Elastic:', 'Γ phonons:', 'Vacancy:', 'Workchain:'):
-        assert expected in printed
-    for label in ('stoichiometric_700K', 'stoichiometric_900K', 'vacancy_700K', 'vacancy_900K'):
-        assert label in printed
-    assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    query = orm.QueryBuilder().append(
-        orm.WorkflowNode, filters={'process_type': 'aiida.workflows:superionic.sse'}, tag='wc'
-    )
-    node = query.order_by({'wc': {'ctime': 'desc'}}).first()[0]
-    assert len(node.outputs.rows) == 4
-    # 100 steps are too short for a D (the rows are flagged), not for the rows: every child finished.
-    assert node.exit_status == 0, node.exit_message

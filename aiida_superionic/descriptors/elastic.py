@@ -19,7 +19,7 @@ factors 2 and 4, which plain matrix inversion of the Voigt C gives),
 and B = (B_V + B_R) / 2, G = (G_V + G_R) / 2. Everything else follows DESIGN.md:
 E = 9BG / (3B + G), ν = (3B − 2G) / (2 (3B + G)), λ = B − 2G/3, σ (P-wave) = B + 4G/3,
 κ (Pugh) = G/B, H_V = 2 (κ² G)^0.585 − 3 (Chen, Niu, Li & Li, *Intermetallics* **19**, 1275
-(2011); an empirical fit that goes negative for soft, ductile solids, κ² G ≲ 4.4 GPa, and is
+(2011); an empirical fit that goes negative for soft, ductile solids, κ² G ≲ 2.0 GPa, and is
 reported as it comes), the Cauchy pressure P_c = mean(C12 − C44, C13 − C55, C23 − C66)
 (= C12 − C44 for a cubic crystal), and the isotropic sound velocities
 
@@ -320,7 +320,7 @@ def vrh_moduli(C) -> VrhModuli:
 def chen_vickers_hardness(bulk_GPa: float, shear_GPa: float) -> float:
     """Vickers hardness in GPa of Chen et al. (2011): H_V = 2 (κ² G)^0.585 − 3 with κ = G/B.
 
-    NaN when κ² G < 0 (negative G); may be negative for soft solids (κ² G < ~4.4 GPa).
+    NaN when κ² G < 0 (negative G); may be negative for soft solids (κ² G < 1.5^(1/0.585) ≈ 2.0 GPa).
     """
     base = (shear_GPa / bulk_GPa) ** 2 * shear_GPa
     if not base >= 0:

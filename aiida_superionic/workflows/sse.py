@@ -8,6 +8,8 @@ Arrhenius law per composition.
 
 from __future__ import annotations
 
+import os
+
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.common.links import LinkType
@@ -60,6 +62,18 @@ COMPOSITIONS = {'stoichiometric': True, 'vacancy': False}
 #: converged to the target (414), no hop at all (417: a material that does not conduct at that temperature is
 #: a result too). The verdict is in the row's source descriptors (`diffusivity_verdict`).
 MD_FLAGGED_STATUSES = (412, 413, 414, 417)
+
+#: The test-size switch: with this environment variable set (to anything but empty or 0), every MD of
+#: ``get_builder_from_protocol`` is cut to ``TEST_SIZE_MD`` and the rows record the protocol as ``<name>+test-size``,
+#: so that they never pool with real ones. For checking a script end to end in minutes (the documentation's tests
+#: run the getting-started guide this way); the numbers of such a run are no measurement.
+TEST_SIZE_VARIABLE = 'SUPERIONIC_TEST_SIZE'
+TEST_SIZE_MD = {'steps': 100, 'equilibration_steps': 0, 'segment_steps': 100, 'max_steps': 100}
+
+
+def is_test_size() -> bool:
+    """Whether the test-size switch (``SUPERIONIC_TEST_SIZE``) is on."""
+    return os.environ.get(TEST_SIZE_VARIABLE, '').strip() not in ('', '0')
 
 
 def md_label(composition: str, temperature: float) -> str:
@@ -309,6 +323,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         for name in children:
             inputs[name] = union(inputs.get(name, {}), child_overrides[name])
         inputs['protocol'] = protocol
+        if is_test_size():
+            inputs['md'] = union(inputs['md'], TEST_SIZE_MD)
         return inputs
 
     @classmethod
@@ -375,7 +391,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         # A limit for one workstation's cores (the ASE engine on localhost); a cluster's queue needs none.
         builder.max_concurrent_md = orm.Int(inputs['max_concurrent_md'] if engine == 'ase' else 0)
         builder.relax_max_force = orm.Float(inputs['relax_max_force'])
-        builder.protocol = orm.Str(protocol)
+        builder.protocol = orm.Str(f'{protocol}+test-size' if is_test_size() else protocol)
         for name, (workchain, engines) in ZERO_TEMPERATURE.items():
             run = bool(inputs['run'][name]) and engine in engines
             builder[f'run_{name}'] = orm.Bool(run)
