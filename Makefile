@@ -2,6 +2,7 @@
 #
 #   make demo   set up and run the main job: Li diffusion in Li3N with CHGNet (verdi run examples/submit_sse.py)
 #   make test   set up and run the whole test suite, docs build included (what .ci/run calls)
+#   make scale  only the scale mode: batches on the daemon under faults (PostgreSQL + RabbitMQ, SQLite + ZeroMQ)
 #
 # torch is installed first, on its own, as the CPU wheel: installed after chgnet, pip would pull a
 # multi-GB CUDA build. On a machine whose pip does not find the CPU wheel by itself, pass the
@@ -16,7 +17,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.superionic-installed
 
-.PHONY: demo test install setup lint clean-venv graphviz
+.PHONY: demo test scale install setup lint clean-venv graphviz
 
 demo: setup
 	$(BIN)/verdi run examples/submit_sse.py
@@ -24,6 +25,11 @@ demo: setup
 # The venv's bin first on PATH: the daemon that some tests start runs `verdi` from there.
 test: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The scale mode alone (also part of `make test`): batches on the daemon with faults, on PostgreSQL + RabbitMQ
+# (started, or installed from Debian, when not running) and on the embedded default; at most 15 minutes.
+scale: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m scale $(PYTEST_ARGS)
 
 setup: install
 	$(BIN)/aiida-superionic setup

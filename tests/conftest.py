@@ -39,6 +39,24 @@ def aiida_profile(aiida_config, aiida_profile_factory):
         yield profile
 
 
+#: Lines the scale mode (``test_scale.py``) leaves for the end of the run: throughput and faults of each batch.
+SCALE_SUMMARY = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope='session')
+def scale_summary(request) -> list[str]:
+    """Lines printed in the ``scale`` section of the test summary, also when the test fails or output is captured."""
+    return request.config.stash.setdefault(SCALE_SUMMARY, [])
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    lines = config.stash.get(SCALE_SUMMARY, [])
+    if lines:
+        terminalreporter.section('scale: batch throughput and fault injection')
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip ``chgnet`` tests cleanly when the ML extra is not installed."""
     if importlib.util.find_spec('chgnet') is None:
