@@ -362,17 +362,37 @@ def _called(node, link_type) -> list:
     return [(link.link_label, link.node) for link in node.base.links.get_outgoing(link_type=link_type).all()]
 
 
-def check_provenance(batch: Batch) -> dict:
-    """Every check of the module docstring on the finished batch; ``problems`` lists what failed."""
+def called_processes(pks) -> list:
+    """Every process the workchains ``pks`` called, at any depth (CALL links only)."""
+    from aiida import orm
+    from aiida.common.links import LinkType
+
+    found, frontier = {}, [orm.load_node(pk) for pk in pks]
+    while frontier:
+        node = frontier.pop()
+        for link in node.base.links.get_outgoing(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)).all():
+            if link.node.pk not in found:
+                found[link.node.pk] = link.node
+                frontier.append(link.node)
+    return list(found.values())
+
+
+def _state(node) -> str:
+    return node.process_state.value if node.process_state else 'created'
+
+
+def check_provenance(pks: dict[str, int], segments_per_run: int = 2) -> dict:
+    """Every check of the module docstring on the batch's workchains ``{key: pk}``; ``problems`` lists what failed."""
     from aiida import orm
     from aiida.common.links import LinkType
 
     problems: list[str] = []
     exit_statuses: collections.Counter = collections.Counter()
     results = {}
-    for key, pk in batch.pks.items():
+    expected_segments = [f'segment_{index:02d}' for index in range(segments_per_run)]
+    for key, pk in pks.items():
         node = orm.load_node(pk)
-        state = node.process_state.value if node.process_state else 'created'
+        state = _state(node)
         if state == 'created':
             problems.append(f'lost: {key} <{pk}> never started')
             continue
@@ -390,73 +410,61 @@ def check_provenance(batch: Batch) -> dict:
         segments = collections.defaultdict(list)
         for label, child in _called(node, LinkType.CALL_WORK):
             segments[label].append(child.pk)
-        for label, pks in segments.items():
-            if len(pks) > 1:
-                problems.append(f'segment run twice: {key} <{pk}> launched {label} as {pks}')
-        if node.is_finished_ok and sorted(segments) != ['segment_00', 'segment_01']:
-            problems.append(f'{key} <{pk}> ran segments {sorted(segments)}, not segment_00 and segment_01')
+        for label, children in segments.items():
+            if len(children) > 1:
+                problems.append(f'segment run twice: {key} <{pk}> launched {label} as {children}')
+        if sorted(segments) != expected_segments:
+            problems.append(f'{key} <{pk}> ran segments {sorted(segments)}, not {expected_segments}')
 
+    processes = called_processes(pks.values())
     # CalcJobs: one finished per segment, no two with the same inputs, each job started once.
+    jobs = [node for node in processes if isinstance(node, orm.CalcJobNode) and node.process_type == ASE_CALCULATION]
     signatures = collections.defaultdict(list)
-    jobs = orm.QueryBuilder().append(orm.CalcJobNode, filters={'process_type': ASE_CALCULATION}).all(flat=True)
     per_segment = collections.Counter()
     for job in jobs:
         velocities = job.inputs.velocities.uuid if 'velocities' in job.inputs else None
-        signature = (
-            job.inputs.structure.uuid,
-            velocities,
-            json.dumps(job.inputs.parameters.get_dict(), sort_keys=True),
-        )
-        signatures[signature].append(job.pk)
+        parameters = json.dumps(job.inputs.parameters.get_dict(), sort_keys=True)
+        signatures[(job.inputs.structure.uuid, velocities, parameters)].append(job.pk)
         if not job.is_finished_ok:
             continue
-        if job.caller is not None:
-            per_segment[job.caller.pk] += 1
+        per_segment[job.caller.pk] += 1
         starts = pathlib.Path(job.outputs.remote_folder.get_remote_path()) / JOB_STARTS_FILE
         count = len(starts.read_text().splitlines()) if starts.is_file() else 0
         if count != 1:
             problems.append(f'job of CalcJob <{job.pk}> started {count} times ({starts})')
-    for pks in signatures.values():
-        if len(pks) > 1:
-            problems.append(f'CalcJob run twice with the same inputs: {pks}')
+    for same_inputs in signatures.values():
+        if len(same_inputs) > 1:
+            problems.append(f'CalcJob run twice with the same inputs: {sorted(same_inputs)}')
     for segment, count in per_segment.items():
         if count > 1:
             problems.append(f'segment <{segment}> has {count} finished CalcJobs')
 
     # Calcfunctions a fault interrupted: left unterminated, run again beside them (same caller and label).
     interrupted = []
-    query = orm.QueryBuilder().append(
-        orm.CalcFunctionNode,
-        filters={'attributes.process_state': {'!in': ['finished', 'excepted', 'killed']}},
-    )
-    for node in query.all(flat=True):
+    for node in processes:
+        if _state(node) in ('finished', 'excepted', 'killed'):
+            continue
+        if not isinstance(node, orm.CalcFunctionNode):  # a CalcJob or workchain never finished: lost on the way
+            problems.append(f'{node.process_label} <{node.pk}> left {_state(node)}')
+            continue
         caller = node.caller
-        incoming = node.base.links.get_incoming(link_type=LinkType.CALL_CALC).all()
-        label = incoming[0].link_label if incoming else None
-        siblings = [
-            other
-            for link_label, other in (_called(caller, LinkType.CALL_CALC) if caller else [])
+        label = node.base.links.get_incoming(link_type=LinkType.CALL_CALC).one().link_label
+        rerun = [
+            other.pk
+            for link_label, other in _called(caller, LinkType.CALL_CALC)
             if link_label == label and other.pk != node.pk and other.is_finished_ok
         ]
         entry = {
             'pk': node.pk,
             'function': node.process_label,
-            'state': node.process_state.value if node.process_state else 'created',
-            'caller': caller.pk if caller else None,
+            'state': _state(node),
+            'caller': caller.pk,
             'call_link_label': label,
-            'rerun_as': [other.pk for other in siblings],
+            'rerun_as': rerun,
         }
         interrupted.append(entry)
-        if not siblings:
+        if not rerun:
             problems.append(f'calcfunction {node.process_label} <{node.pk}> interrupted and not run again: {entry}')
-    # Any other process left unterminated under a terminated workchain was lost on the way.
-    query = orm.QueryBuilder().append(
-        orm.ProcessNode, filters={'attributes.process_state': {'!in': ['finished', 'excepted', 'killed']}}
-    )
-    for node in query.all(flat=True):
-        if node.pk not in batch.pks.values() and not isinstance(node, orm.CalcFunctionNode):
-            state = node.process_state.value if node.process_state else 'created'
-            problems.append(f'{node.process_label} <{node.pk}> left {state}')
     return {
         'problems': problems,
         'exit_statuses': {str(status): count for status, count in sorted(exit_statuses.items())},
@@ -536,7 +544,7 @@ def run(args) -> dict:
         log(f'batch {"finished" if finished else "NOT finished"} after {wall:.0f} s')
     finally:
         stop_daemon(client)
-    report.update(check_provenance(batch))
+    report.update(check_provenance(batch.pks))
     for fault in batch.faults:
         if fault['event'] in ('daemon stopped', 'worker SIGKILLed') and fault['workchains_running'] == 0:
             report['problems'].append(f'the fault "{fault["event"]}" came after the batch had finished')
