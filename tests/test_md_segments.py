@@ -103,6 +103,18 @@ def test_melted_framework_guard(aiida_profile, python_code, generate_structure):
     assert results['descriptors']['lindemann_ratio'] > 0.15
     assert len(_segments_called(node)) < 10  # stopped when it melted, not run to max_steps
 
+    # Extended as it is, it stops at once on the same guard: no segment is run on a melted framework.
+    again = run_get_node(MdWorkChain.get_builder_restart(node))[1]
+    assert again.exit_status == MdWorkChain.exit_codes.ERROR_FRAMEWORK_MELTED.status, again.exit_message
+    assert _segments_called(again) == []
+    # With the guard lifted, the reused segments are analysed and the run goes on (here: already at max_steps).
+    steps_done = round(results['trajectory'].get_times()[-1] * 1000 / builder.timestep.value)
+    lifted = MdWorkChain.get_builder_restart(node, max_lindemann_ratio=orm.Float(100.0), max_steps=orm.Int(steps_done))
+    lifted.steps = orm.Int(min(steps_done, builder.steps.value))
+    again = run_get_node(lifted)[1]
+    assert again.exit_status == MdWorkChain.exit_codes.ERROR_NOT_CONVERGED.status, again.exit_message
+    assert _segments_called(again) == []
+
 
 def test_no_hops_guard(aiida_profile, python_code, generate_structure):
     results, node = run_get_node(_builder(python_code, generate_structure))

@@ -450,7 +450,10 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             for index, segment in enumerate(self.ctx.segments):
                 self.out(f'segments.segment_{index:02d}', segment)
             self.report(f'reusing {len(self.ctx.segments)} segment(s) of an earlier run')
-            self.analyse()
+            # Reused segments that already fail a guard (drift, melted framework) end the run here with
+            # that exit code: running on would only add a segment and stop on the same guard.
+            return self.analyse()
+        return None
 
     def should_run_segment(self):
         return not self.ctx.done
