@@ -70,6 +70,10 @@ def test_sse_workchain_gives_a_row_per_temperature_and_composition(aiida_profile
     assert {'md_stoichiometric_1100K', 'md_vacancy_1100K'} <= children
     assert not {'relax', 'elastic', 'phonons', 'vacancy', 'md_stoichiometric_900K'} & children
     assert len(results['rows']) == 6
+    # The restart takes the place of the run it continues in the group: every row once.
+    members = {member.uuid for member in orm.load_group('sse-test').nodes}
+    assert {again.uuid, *(row.uuid for row in results['rows'].values())} <= members
+    assert not {node.uuid, *(row.uuid for row in rows.values())} & members
 
     # The same material again with AiiDA's caching on: every calculation is taken from the cache, and
     # `clean_workdir` empties the remote folders at the end.

@@ -736,6 +736,26 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                 self.report(f'{composition}: no Arrhenius law: {node.exit_message}')
         self.out('arrhenius', arrhenius)
 
+    def _superseded_runs(self, group: orm.Group) -> list[orm.WorkflowNode]:
+        """The ``SseWorkChain`` runs of ``group`` whose results this run reuses: those that computed a node of
+        ``restart_from`` (it is in their call tree) or took it as their own ``restart_from`` (a chain of restarts)."""
+        runs = set()
+        for node in _leaves(self.inputs.get('restart_from', {})):
+            process = node.creator
+            while process is not None:
+                if process.process_type == self.node.process_type:
+                    runs.add(process.pk)
+                process = process.caller
+            for link in node.base.links.get_outgoing(link_type=LinkType.INPUT_WORK).all():
+                if link.node.process_type == self.node.process_type:
+                    runs.add(link.node.pk)
+        runs.discard(self.node.pk)
+        if not runs:
+            return []
+        query = orm.QueryBuilder().append(orm.Group, filters={'id': group.pk}, tag='group')
+        query.append(orm.WorkflowNode, with_group='group', filters={'id': {'in': sorted(runs)}})
+        return query.all(flat=True)
+
     def finalize(self):
         summary = {
             'rows': sorted(self.ctx.rows),
@@ -749,6 +769,11 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         self.report(f'summary: {summary}')
         if 'group_label' in self.inputs:
             group, _created = orm.Group.collection.get_or_create(self.inputs.group_label.value)
+            superseded = self._superseded_runs(group)
+            for run in superseded:  # a restart takes the place of the run it continues: no row twice
+                old_rows = list(run.outputs.rows.values()) if 'rows' in run.outputs else []
+                group.remove_nodes([run, *old_rows])
+                self.report(f'took the run <{run.pk}> it continues and its {len(old_rows)} rows out of the group')
             group.add_nodes([self.node, *self.ctx.rows.values()])
             self.report(f'added the workchain and {len(self.ctx.rows)} rows to the group `{group.label}`')
         for role, exit_code in (
@@ -784,3 +809,11 @@ def _builder_inputs(builder, exclude: tuple[str, ...]) -> dict:
     """The inputs a child builder holds, without ``exclude`` (set by the parent at run time)."""
     inputs = builder._inputs(prune=True)
     return {key: value for key, value in inputs.items() if key not in exclude}
+
+
+def _leaves(namespace) -> list[orm.Node]:
+    """The nodes of a (nested) input namespace."""
+    nodes = []
+    for value in namespace.values():
+        nodes.extend(_leaves(value) if hasattr(value, 'values') and not isinstance(value, orm.Node) else [value])
+    return nodes
