@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 import scale_batch
 import scale_services
+from aiida import orm
+from aiida.common.links import LinkType
+from plumpy.process_states import ProcessState
 
 # Nodes linked before they are stored, as the engine does, make SQLAlchemy warn when a query flushes the
 # session meanwhile (an unstored node is not added to its user's or computer's relationship): harmless here.
 pytestmark = pytest.mark.filterwarnings('ignore:Object of type <DbNode> not in session')
-from aiida import orm
-from aiida.common.links import LinkType
-from plumpy.process_states import ProcessState
 
 
 class Graph:
