@@ -355,6 +355,24 @@ def kill_one_worker(client, batch: Batch, workers: int, deadline: float) -> None
         time.sleep(0.5)
 
 
+def restart_excepted_runs(batch: Batch) -> dict[str, int]:
+    """Continue each workchain a fault made except, as a user would: ``MdWorkChain.get_builder_restart`` reuses
+    its finished segments. ``batch.pks`` then holds the restarts; return ``{key: pk of the excepted run}``."""
+    from aiida import orm
+    from aiida.engine import submit
+
+    from aiida_superionic.workflows.md import MdWorkChain
+
+    restarted = {}
+    for key, pk in list(batch.pks.items()):
+        node = orm.load_node(pk)
+        if node.is_excepted:
+            batch.pks[key] = submit(MdWorkChain.get_builder_restart(node)).pk
+            restarted[key] = pk
+            batch.record('excepted run restarted', key=key, excepted=pk, restart=batch.pks[key])
+    return restarted
+
+
 # Checks in the provenance graph --------------------------------------------------------------------------------------
 
 
@@ -381,12 +399,39 @@ def _state(node) -> str:
     return node.process_state.value if node.process_state else 'created'
 
 
-def check_provenance(pks: dict[str, int], segments_per_run: int = 2) -> dict:
-    """Every check of the module docstring on the batch's workchains ``{key: pk}``; ``problems`` lists what failed."""
+def _call_label(node) -> str | None:
+    from aiida.common.links import LinkType
+
+    links = node.base.links.get_incoming(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)).all()
+    return links[0].link_label if links else None
+
+
+def _done_again(node) -> list[int]:
+    """Finished siblings of ``node``: called by the same caller with the same call link label."""
+    from aiida.common.links import LinkType
+
+    if node.caller is None:
+        return []
+    label = _call_label(node)
+    return [
+        other.pk
+        for link_label, other in _called(node.caller, (LinkType.CALL_CALC, LinkType.CALL_WORK))
+        if link_label == label and other.pk != node.pk and other.is_finished_ok
+    ]
+
+
+def check_provenance(pks: dict[str, int], restarted: dict[str, int] | None = None, segments_per_run: int = 2) -> dict:
+    """Every check of the module docstring on the batch's workchains ``{key: pk}``; ``problems`` lists what failed.
+
+    ``restarted`` maps keys to runs that excepted and were continued by the run in ``pks``: the segments
+    of both count together (each once), and the exception is reported as recovered.
+    """
     from aiida import orm
     from aiida.common.links import LinkType
 
+    restarted = restarted or {}
     problems: list[str] = []
+    recovered: list[str] = []
     exit_statuses: collections.Counter = collections.Counter()
     results = {}
     expected_segments = [f'segment_{index:02d}' for index in range(segments_per_run)]
@@ -407,21 +452,31 @@ def check_provenance(pks: dict[str, int], segments_per_run: int = 2) -> dict:
             problems.append(f'failed: {key} <{pk}> exit {node.exit_status}: {node.exit_message}')
         if 'descriptors' in node.outputs:
             results[key] = node.outputs.descriptors.get('diffusion_coefficient_cm2_s')
-        segments = collections.defaultdict(list)
-        for label, child in _called(node, LinkType.CALL_WORK):
-            segments[label].append(child.pk)
-        for label, children in segments.items():
+        runs = [orm.load_node(restarted[key]), node] if key in restarted else [node]
+        if key in restarted:
+            recovered.append(
+                f'{key} <{runs[0].pk}> excepted ({(runs[0].exception or "").strip().splitlines()[-1:]}) '
+                f'and was continued by <{pk}> from its finished segments'
+            )
+        finished_segments = collections.defaultdict(list)
+        for run in runs:
+            for label, child in _called(run, LinkType.CALL_WORK):
+                if child.is_finished_ok:
+                    finished_segments[label].append(child.pk)
+        for label, children in finished_segments.items():
             if len(children) > 1:
-                problems.append(f'segment run twice: {key} <{pk}> launched {label} as {children}')
-        if sorted(segments) != expected_segments:
-            problems.append(f'{key} <{pk}> ran segments {sorted(segments)}, not {expected_segments}')
+                problems.append(f'segment run twice: {key} <{pk}> finished {label} as {children}')
+        if sorted(finished_segments) != expected_segments:
+            problems.append(f'{key} <{pk}> finished segments {sorted(finished_segments)}, not {expected_segments}')
 
-    processes = called_processes(pks.values())
+    processes = called_processes([*pks.values(), *restarted.values()])
     # CalcJobs: one finished per segment, no two with the same inputs, each job started once.
     jobs = [node for node in processes if isinstance(node, orm.CalcJobNode) and node.process_type == ASE_CALCULATION]
     signatures = collections.defaultdict(list)
     per_segment = collections.Counter()
     for job in jobs:
+        if _state(job) == 'created':  # never ran (below)
+            continue
         velocities = job.inputs.velocities.uuid if 'velocities' in job.inputs else None
         parameters = json.dumps(job.inputs.parameters.get_dict(), sort_keys=True)
         signatures[(job.inputs.structure.uuid, velocities, parameters)].append(job.pk)
@@ -439,37 +494,46 @@ def check_provenance(pks: dict[str, int], segments_per_run: int = 2) -> dict:
         if count > 1:
             problems.append(f'segment <{segment}> has {count} finished CalcJobs')
 
-    # Calcfunctions a fault interrupted: left unterminated, run again beside them (same caller and label).
-    interrupted = []
+    # What a fault left unfinished inside the workchains.
+    exceptions, interrupted = {}, []
     for node in processes:
-        if _state(node) in ('finished', 'excepted', 'killed'):
+        state = _state(node)
+        if state in ('finished', 'killed'):
             continue
-        if not isinstance(node, orm.CalcFunctionNode):  # a CalcJob or workchain never finished: lost on the way
-            problems.append(f'{node.process_label} <{node.pk}> left {_state(node)}')
+        if state == 'excepted':
+            exceptions[node.pk] = f'{node.process_label}: {node.exception}'
+            last = (node.exception or '').strip().splitlines()[-1:]
+            again = _done_again(node)
+            if again:  # the caller launched it again (MdWorkChain does so for a segment, once)
+                recovered.append(f'{node.process_label} <{node.pk}> excepted ({last}) and was run again as {again}')
+            else:
+                problems.append(f'excepted: {node.process_label} <{node.pk}>: {last}')
             continue
-        caller = node.caller
-        label = node.base.links.get_incoming(link_type=LinkType.CALL_CALC).one().link_label
-        rerun = [
-            other.pk
-            for link_label, other in _called(caller, LinkType.CALL_CALC)
-            if link_label == label and other.pk != node.pk and other.is_finished_ok
-        ]
-        entry = {
-            'pk': node.pk,
-            'function': node.process_label,
-            'state': _state(node),
-            'caller': caller.pk,
-            'call_link_label': label,
-            'rerun_as': rerun,
-        }
-        interrupted.append(entry)
-        if not rerun:
-            problems.append(f'calcfunction {node.process_label} <{node.pk}> interrupted and not run again: {entry}')
+        if isinstance(node, orm.CalcFunctionNode):
+            # Interrupted mid-execution: run again when its caller's step ran again from the last checkpoint.
+            entry = {
+                'pk': node.pk,
+                'function': node.process_label,
+                'state': state,
+                'caller': node.caller.pk,
+                'call_link_label': _call_label(node),
+                'rerun_as': _done_again(node),
+            }
+            interrupted.append(entry)
+            if not entry['rerun_as']:
+                problems.append(f'calcfunction {node.process_label} <{node.pk}> interrupted and not run again: {entry}')
+            continue
+        if state == 'created' and node.caller is not None and node.caller.is_excepted:
+            recovered.append(f'{node.process_label} <{node.pk}> was left created by its excepted caller: it never ran')
+            continue
+        problems.append(f'{node.process_label} <{node.pk}> left {state}')
     return {
         'problems': problems,
+        'recovered': recovered,
         'exit_statuses': {str(status): count for status, count in sorted(exit_statuses.items())},
-        'calcjobs': len(jobs),
+        'calcjobs': len([job for job in jobs if _state(job) != 'created']),
         'interrupted_calcfunctions': interrupted,
+        'exceptions': exceptions,
         'diffusion_coefficients': results,
     }
 
@@ -502,6 +566,9 @@ def summary_lines(report: dict) -> list[str]:
         f'  outcome: {finished}/{report["workchains"]} finished ({statuses}); problems: {len(report["problems"])}'
     )
     lines.extend(f'    {problem}' for problem in report['problems'][:20])
+    recovered = report.get('recovered', [])
+    lines.append(f'  recovered from faults: {len(recovered)}')
+    lines.extend(f'    {entry}' for entry in recovered)
     reruns = report['interrupted_calcfunctions']
     lines.append(
         f'  calcfunctions interrupted and run again: {len(reruns)}'
@@ -540,11 +607,14 @@ def run(args) -> dict:
         if args.kill_at and wait_for(batch, lambda fraction, _: fraction >= args.kill_at, args.deadline):
             kill_one_worker(client, batch, args.workers, args.deadline)
         finished = wait_for(batch, lambda _, running: running == 0, args.deadline)
+        restarted = restart_excepted_runs(batch)
+        if restarted:
+            finished = wait_for(batch, lambda _, running: running == 0, args.deadline)
         wall = batch.elapsed()
         log(f'batch {"finished" if finished else "NOT finished"} after {wall:.0f} s')
     finally:
         stop_daemon(client)
-    report.update(check_provenance(batch.pks))
+    report.update(check_provenance(batch.pks, restarted))
     for fault in batch.faults:
         if fault['event'] in ('daemon stopped', 'worker SIGKILLed') and fault['workchains_running'] == 0:
             report['problems'].append(f'the fault "{fault["event"]}" came after the batch had finished')

@@ -333,3 +333,35 @@ def test_unstable_handler_halves_the_time_step_and_keeps_the_frame_interval(segm
     assert parameters['steps'] == 160  # the 160 fs that remain, in 1 fs steps
     again = segment_process.handle_unstable(_failed_job(350, frames=None, python_code=python_code))
     assert again.exit_code.status == AseMdSegmentWorkChain.exit_codes.ERROR_MD_UNSTABLE.status
+
+
+def test_an_excepted_segment_is_launched_again_once(aiida_profile, python_code, generate_structure):
+    """An excepted segment (its worker stopped mid-step, say) runs again as it was; a second exception ends the run."""
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage.manager import get_manager
+    from plumpy.process_states import ProcessState
+
+    process = instantiate_process(get_manager().get_runner(), MdWorkChain, **_builder(python_code, generate_structure))
+    process.setup()
+
+    def excepted_segment():
+        node = orm.WorkChainNode(process_type='aiida.workflows:superionic.ase.md_segment')
+        node.set_process_state(ProcessState.EXCEPTED)
+        node.set_exception('Traceback (most recent call last):\naiormq.exceptions.ChannelInvalidStateError\n')
+        return node.store()
+
+    process.ctx.segment = excepted_segment()
+    assert process.inspect_segment() is None
+    assert process.ctx.retry_segment
+    assert not process.should_analyse()  # nothing new to analyse
+    assert process.should_run_segment()
+    assert process._segment_parameters()['equilibration_steps'] == BASE['equilibration_steps']  # the same segment
+    reports = [log.message for log in orm.Log.collection.get_logs_for(process.node)]
+    assert any(
+        message.endswith('(aiormq.exceptions.ChannelInvalidStateError): launching it again') for message in reports
+    )
+
+    process.ctx.segment = excepted_segment()
+    exit_code = process.inspect_segment()
+    assert exit_code.status == MdWorkChain.exit_codes.ERROR_MD_FAILED.status
+    assert not process.ctx.retry_segment

@@ -43,9 +43,19 @@ class Graph:
         node = orm.WorkChainNode(process_type=scale_batch.MD_WORKCHAIN)
         return self._process(node, state, exit_status)
 
-    def segment(self, md, label):
+    def segment(self, md, label, state=ProcessState.FINISHED):
         node = orm.WorkChainNode(process_type=scale_batch.SEGMENT_WORKCHAIN)
-        return self._process(node, ProcessState.FINISHED, caller=md, link_type=LinkType.CALL_WORK, label=label)
+        if state == ProcessState.EXCEPTED:
+            node.set_exception('Traceback (most recent call last):\nkiwipy.exceptions.CommunicatorClosed\n')
+        return self._process(node, state, caller=md, link_type=LinkType.CALL_WORK, label=label)
+
+    def created_job(self, segment):
+        """An ``AseCalculation`` its caller created and never launched."""
+        node = orm.CalcJobNode(computer=self.computer, process_type=scale_batch.ASE_CALCULATION)
+        node.base.links.add_incoming(self.structure, LinkType.INPUT_CALC, 'structure')
+        return self._process(
+            node, ProcessState.CREATED, caller=segment, link_type=LinkType.CALL_CALC, label='iteration_01'
+        )
 
     def job(self, segment, steps, job_starts=1):
         """A finished ``AseCalculation`` of ``steps`` MD steps whose folder records ``job_starts`` starts."""
@@ -123,7 +133,7 @@ def test_every_defect_a_fault_could_leave_is_named(graph):
     assert f'lost: lost <{lost.pk}> never started' in problems
     assert f'stuck: stuck <{stuck.pk}> still waiting' in problems
     assert f'excepted: excepted <{excepted.pk}>' in problems
-    assert f'segment run twice: twice <{twice.pk}> launched segment_01' in problems
+    assert f'segment run twice: twice <{twice.pk}> finished segment_01' in problems
     assert f'CalcJob run twice with the same inputs: [{first_job.pk}, ' in problems
     assert f'calcfunction stitch_trajectories <{orphan.pk}> interrupted and not run again' in problems
     assert f'<{left.pk}>' not in problems  # interrupted and run again is not a problem...
@@ -135,7 +145,7 @@ def test_every_defect_a_fault_could_leave_is_named(graph):
     problems = '\n'.join(report['problems'])
     assert f'job of CalcJob <{started_twice.pk}> started 2 times' in problems
     assert f'segment <{segment.pk}> has 2 finished CalcJobs' in problems
-    assert "ran segments ['segment_00'], not ['segment_00', 'segment_01']" in problems
+    assert "finished segments ['segment_00'], not ['segment_00', 'segment_01']" in problems
 
 
 def test_a_missing_service_is_named_with_the_reason(monkeypatch):
@@ -167,3 +177,33 @@ def test_only_a_server_started_here_is_stopped(monkeypatch):
 class _Done:
     returncode = 0
     stderr = ''
+
+
+def test_what_the_plugin_recovers_from_is_reported_not_failed(graph):
+    """An excepted segment launched again by its MdWorkChain, the job it had created and never launched, and an
+    excepted MdWorkChain continued by a restart from its finished segments: recovered, each segment once."""
+    retried = graph.md_run(exit_status=417)
+    broken = graph.segment(retried, 'segment_00', state=ProcessState.EXCEPTED)
+    never_ran = graph.created_job(broken)
+    for index in range(2):
+        graph.job(graph.segment(retried, f'segment_{index:02d}'), steps=500 + index)
+
+    excepted = graph.md_run(state=ProcessState.EXCEPTED)
+    excepted.set_exception('Traceback (most recent call last):\nkiwipy.exceptions.CommunicatorClosed\n')
+    graph.job(graph.segment(excepted, 'segment_00'), steps=600)
+    restart = graph.md_run(exit_status=412)
+    graph.job(graph.segment(restart, 'segment_01'), steps=601)
+
+    report = scale_batch.check_provenance({'retried': retried.pk, 'restarted': restart.pk}, {'restarted': excepted.pk})
+    assert report['problems'] == []
+    recovered = '\n'.join(report['recovered'])
+    assert f'<{broken.pk}> excepted' in recovered
+    assert f'<{never_ran.pk}> was left created by its excepted caller: it never ran' in recovered
+    assert f'restarted <{excepted.pk}> excepted' in recovered
+    assert report['calcjobs'] == 4  # the job that never ran is not counted
+
+    # Continued by a restart that ran segment_00 again: a finished segment run twice.
+    again = graph.md_run(exit_status=412)
+    graph.job(graph.segment(again, 'segment_00'), steps=600)
+    report = scale_batch.check_provenance({'restarted': again.pk}, {'restarted': excepted.pk})
+    assert any(problem.startswith('segment run twice') for problem in report['problems'])

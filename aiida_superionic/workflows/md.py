@@ -34,6 +34,8 @@ ENGINES = tuple(SEGMENT_WORKCHAINS)
 #: stays below ~0.3 in a crystal (0.27: Li3N with CHGNet at 700 K) and grows without bound in a melt.
 DEFAULT_MAX_ENERGY_DRIFT_meV_atom_ps = 10.0
 DEFAULT_MAX_LINDEMANN_RATIO = 0.5
+#: Times a segment that excepted (did not fail: raised) is launched again before the run ends with 410/411.
+MAX_EXCEPTED_SEGMENT_RETRIES = 1
 
 
 def _positive(name: str):
@@ -260,7 +262,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             while_(cls.should_run_segment)(
                 cls.run_segment,
                 cls.inspect_segment,
-                if_(cls.has_segments)(cls.analyse),
+                if_(cls.should_analyse)(cls.analyse),
             ),
             cls.results,
         )
@@ -458,8 +460,9 @@ class MdWorkChain(ProtocolMixin, WorkChain):
     def should_run_segment(self):
         return not self.ctx.done
 
-    def has_segments(self):
-        return bool(self.ctx.segments)
+    def should_analyse(self):
+        """After a new segment; not when the last one excepted and is to be launched again."""
+        return bool(self.ctx.segments) and not self.ctx.get('retry_segment')
 
     def _segment_parameters(self) -> dict:
         interval = self.inputs.write_interval.value
@@ -514,8 +517,18 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         return ToContext(segment=node)
 
     def inspect_segment(self):
-        """Keep a finished segment; a failed one ends the run with what the earlier segments give."""
+        """Keep a finished segment; launch an excepted one again, once; a failed one ends the run with what the
+        earlier segments give."""
         node = self.ctx.segment
+        retries = self.ctx.get('segment_retries', 0)
+        self.ctx.retry_segment = node.is_excepted and retries < MAX_EXCEPTED_SEGMENT_RETRIES
+        if self.ctx.retry_segment:
+            # A segment excepts when its worker stopped in the middle of a step that talked to the broker (an
+            # aiida-core race at `verdi daemon stop`): nothing of it finished, so it is launched again as it was.
+            reason = (node.exception or '').strip().splitlines()[-1:] or ['no traceback']
+            self.report(f'segment <{node.pk}> excepted ({reason[0]}): launching it again')
+            self.ctx.segment_retries = retries + 1
+            return None
         if not node.is_finished_ok:
             message = node.exit_message or f'exit status {node.exit_status} ({node.process_state.value})'
             self.report(f'segment <{node.pk}> failed: {message}')
@@ -525,6 +538,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             self.ctx.done = True
             return None
         label = f'segment_{len(self.ctx.segments):02d}'
+        self.ctx.segment_retries = 0
         self.ctx.segments.append(node.outputs.trajectory)
         self.out(f'segments.{label}', node.outputs.trajectory)
         self.ctx.final_structure = node.outputs.final_structure
