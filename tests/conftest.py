@@ -32,9 +32,13 @@ def aiida_profile(aiida_config, aiida_profile_factory):
 
     With a broker, processes can be submitted to a daemon and killed, as users do; ``run`` works as without.
     ``runner.poll.interval`` is 1 s as ``verdi presto`` sets it (60 s by default: a daemon test would crawl).
+    ``daemon.timeout`` is 60 s: the suite runs on two processes, and a loaded machine stops a daemon slowly.
     """
     with aiida_profile_factory(aiida_config, broker_backend='core.zeromq') as profile:
         aiida_config.set_option('runner.poll.interval', 1, scope=profile.name)
+        # The circus calls (stop the daemon at the end of the session) wait 2 s by default: too short on
+        # 2 cores with the other test process busy, where stopping the workers takes longer.
+        aiida_config.set_option('daemon.timeout', 60, scope=profile.name)
         aiida_config.store()
         yield profile
 
