@@ -40,6 +40,7 @@ import pathlib
 import signal
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -483,7 +484,11 @@ def check_provenance(pks: dict[str, int], restarted: dict[str, int] | None = Non
         if not job.is_finished_ok:
             continue
         per_segment[job.caller.pk] += 1
-        starts = pathlib.Path(job.outputs.remote_folder.get_remote_path()) / JOB_STARTS_FILE
+        if 'remote_folder' not in job.outputs:
+            # Seen once after a worker was killed: the job ran and was parsed, but the node lacks the output.
+            recovered.append(f'CalcJob <{job.pk}> finished without its remote_folder output (aiida-core, a fault)')
+        # The working directory the node records at upload, whether or not remote_folder was linked.
+        starts = pathlib.Path(job.get_remote_workdir() or '') / JOB_STARTS_FILE
         count = len(starts.read_text().splitlines()) if starts.is_file() else 0
         if count != 1:
             problems.append(f'job of CalcJob <{job.pk}> started {count} times ({starts})')
@@ -614,7 +619,11 @@ def run(args) -> dict:
         log(f'batch {"finished" if finished else "NOT finished"} after {wall:.0f} s')
     finally:
         stop_daemon(client)
-    report.update(check_provenance(batch.pks, restarted))
+    try:
+        report.update(check_provenance(batch.pks, restarted))
+    except Exception:  # a graph the checks did not foresee is a finding too: report it, do not lose the run
+        report.update({'problems': [f'the checks failed:\n{traceback.format_exc()}'], 'exit_statuses': {}})
+        report.update({'calcjobs': 0, 'interrupted_calcfunctions': [], 'recovered': [], 'diffusion_coefficients': {}})
     for fault in batch.faults:
         if fault['event'] in ('daemon stopped', 'worker SIGKILLed') and fault['workchains_running'] == 0:
             report['problems'].append(f'the fault "{fault["event"]}" came after the batch had finished')

@@ -57,7 +57,7 @@ class Graph:
             node, ProcessState.CREATED, caller=segment, link_type=LinkType.CALL_CALC, label='iteration_01'
         )
 
-    def job(self, segment, steps, job_starts=1):
+    def job(self, segment, steps, job_starts=1, remote_folder=True):
         """A finished ``AseCalculation`` of ``steps`` MD steps whose folder records ``job_starts`` starts."""
         node = orm.CalcJobNode(computer=self.computer, process_type=scale_batch.ASE_CALCULATION)
         node.base.links.add_incoming(self.structure, LinkType.INPUT_CALC, 'structure')
@@ -68,9 +68,11 @@ class Graph:
         workdir = self.folder / f'job-{node.pk}'
         workdir.mkdir()
         (workdir / scale_batch.JOB_STARTS_FILE).write_text(''.join(f'{n} 0.0\n' for n in range(job_starts)))
-        remote = orm.RemoteData(computer=self.computer, remote_path=str(workdir))
-        remote.base.links.add_incoming(node, LinkType.CREATE, 'remote_folder')
-        remote.store()
+        node.set_remote_workdir(str(workdir))
+        if remote_folder:
+            remote = orm.RemoteData(computer=self.computer, remote_path=str(workdir))
+            remote.base.links.add_incoming(node, LinkType.CREATE, 'remote_folder')
+            remote.store()
         return node
 
     def calcfunction(self, caller, label, state):
@@ -192,7 +194,7 @@ def test_what_the_plugin_recovers_from_is_reported_not_failed(graph):
     excepted.set_exception('Traceback (most recent call last):\nkiwipy.exceptions.CommunicatorClosed\n')
     graph.job(graph.segment(excepted, 'segment_00'), steps=600)
     restart = graph.md_run(exit_status=412)
-    graph.job(graph.segment(restart, 'segment_01'), steps=601)
+    unlinked = graph.job(graph.segment(restart, 'segment_01'), steps=601, remote_folder=False)
 
     report = scale_batch.check_provenance({'retried': retried.pk, 'restarted': restart.pk}, {'restarted': excepted.pk})
     assert report['problems'] == []
@@ -200,6 +202,7 @@ def test_what_the_plugin_recovers_from_is_reported_not_failed(graph):
     assert f'<{broken.pk}> excepted' in recovered
     assert f'<{never_ran.pk}> was left created by its excepted caller: it never ran' in recovered
     assert f'restarted <{excepted.pk}> excepted' in recovered
+    assert f'CalcJob <{unlinked.pk}> finished without its remote_folder output' in recovered  # its folder still read
     assert report['calcjobs'] == 4  # the job that never ran is not counted
 
     # Continued by a restart that ran segment_00 again: a finished segment run twice.
