@@ -382,17 +382,12 @@ def _called(node, link_type) -> list:
 
 
 def called_processes(pks) -> list:
-    """Every process the workchains ``pks`` called, at any depth (CALL links only)."""
+    """Every process the workchains ``pks`` called, at any depth (aiida-core's ``called_descendants``)."""
     from aiida import orm
-    from aiida.common.links import LinkType
 
-    found, frontier = {}, [orm.load_node(pk) for pk in pks]
-    while frontier:
-        node = frontier.pop()
-        for link in node.base.links.get_outgoing(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)).all():
-            if link.node.pk not in found:
-                found[link.node.pk] = link.node
-                frontier.append(link.node)
+    found = {}
+    for pk in pks:
+        found.update((node.pk, node) for node in orm.load_node(pk).called_descendants)
     return list(found.values())
 
 
