@@ -740,7 +740,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         """The ``SseWorkChain`` runs of ``group`` whose results this run reuses: those that computed a node of
         ``restart_from`` (it is in their call tree) or took it as their own ``restart_from`` (a chain of restarts)."""
         runs = set()
-        for node in _leaves(self.inputs.get('restart_from', {})):
+        for node in self.inputs.get('restart_from', {}).values():  # a flat namespace of data nodes
             process = node.creator
             while process is not None:
                 if process.process_type == self.node.process_type:
@@ -809,11 +809,3 @@ def _builder_inputs(builder, exclude: tuple[str, ...]) -> dict:
     """The inputs a child builder holds, without ``exclude`` (set by the parent at run time)."""
     inputs = builder._inputs(prune=True)
     return {key: value for key, value in inputs.items() if key not in exclude}
-
-
-def _leaves(namespace) -> list[orm.Node]:
-    """The nodes of a (nested) input namespace."""
-    nodes = []
-    for value in namespace.values():
-        nodes.extend(_leaves(value) if hasattr(value, 'values') and not isinstance(value, orm.Node) else [value])
-    return nodes
