@@ -14,7 +14,12 @@ atoms stay on their sites while Li hops.
 Options (after the script name): ``--temperatures 700 900``, ``--md-steps N`` and ``--equilibration-steps N``
 (small values make a quick check), ``--protocol fast|balanced|stringent``, ``--daemon`` to submit to a running
 daemon and follow it instead of running in this process, ``--plot PATH`` where to draw MSD(τ) with the fit
-(default ``li3n_msd.png``; ``''`` for none), ``--group LABEL`` the group that receives the workchain and rows.
+(default ``li3n_msd.png``; ``''`` for none), ``--group LABEL`` the group that receives the workchain and rows,
+``--cif PATH`` another material than Li3N, ``--restart PK`` to continue an interrupted run (finished children
+reused). Paths may be relative to the directory you run from; the script itself runs from any directory.
+
+One Ctrl-C stops the run: every unfinished process is killed, the finished ones are kept, and the last line says
+how to continue.
 """
 
 from __future__ import annotations
@@ -32,16 +37,18 @@ from pymatgen.core import Structure
 from aiida_superionic.analysis.plots import plot_msd
 from aiida_superionic.cli.setup import ensure_localhost_python_code
 from aiida_superionic.engines.ase import get_model_node
+from aiida_superionic.resources import LI3N_CIF
+from aiida_superionic.workflows.running import StillRunningError, end_orphaned_tree, run
 from aiida_superionic.workflows.sse import SseWorkChain
 
-#: Li3N, P6/mmm, the experimental lattice (a = 3.648 Å, c = 3.875 Å), 4 atoms: a CIF beside this script.
-LI3N_CIF = pathlib.Path(__file__).resolve().parent / 'li3n.cif'
+#: How to run this script again, for the line printed when it is interrupted (``verdi run`` names it by its path).
+THIS_SCRIPT = 'examples/submit_sse.py'
 
 
-def li3n() -> orm.StructureData:
-    """Return the Li3N unit cell, read as the guide reads a CIF of yours; the workchain makes the supercells and
-    the vacancies."""
-    return orm.StructureData(pymatgen=Structure.from_file(LI3N_CIF))
+def read_structure(cif: pathlib.Path) -> orm.StructureData:
+    """Return the unit cell of ``cif``, read as the guide reads a CIF of yours; the workchain makes the supercells
+    and the vacancies."""
+    return orm.StructureData(pymatgen=Structure.from_file(cif))
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -53,28 +60,26 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--daemon', action='store_true', help='submit to the daemon and wait')
     parser.add_argument('--group', default='superionic-demo', help='group of the workchain and its rows')
     parser.add_argument('--plot', default='li3n_msd.png', help='where to draw MSD(τ) with the fit ("" for none)')
+    parser.add_argument('--cif', type=pathlib.Path, default=LI3N_CIF, help='the material (default: Li3N)')
+    parser.add_argument('--restart', type=int, metavar='PK', help='continue the interrupted SseWorkChain PK')
     return parser.parse_args(argv)
 
 
-def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
-    overrides = {'md': {}}
-    if arguments.temperatures:
-        overrides['temperatures'] = arguments.temperatures
-    if arguments.md_steps is not None:
-        overrides['md']['steps'] = arguments.md_steps
-    if arguments.equilibration_steps is not None:
-        overrides['md']['equilibration_steps'] = arguments.equilibration_steps
-    builder = SseWorkChain.get_builder_from_protocol(
-        'ase',
-        li3n(),
-        arguments.protocol,
-        overrides=overrides,
-        code=ensure_localhost_python_code(),
-        model=get_model_node('chgnet'),
-    )
-    builder.group_label = orm.Str(arguments.group)
-    builder.metadata.label = 'Li3N demo'
+def restart_builder(pk: int):
+    """The builder that continues SseWorkChain ``pk``: its finished children reused, its unfinished MD continued.
 
+    A run whose ``verdi run`` was killed left processes that nothing runs: they are ended first.
+    """
+    node = orm.load_node(pk)
+    try:
+        end_orphaned_tree(node, f'Killed: continued by a restart of {pk}')
+    except StillRunningError as exception:
+        sys.exit(f'Error: {exception}')
+    return SseWorkChain.get_builder_restart(node)
+
+
+def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
+    builder = restart_builder(arguments.restart) if arguments.restart else new_builder(arguments)
     started = time.time()
     if arguments.daemon:
         node = engine.submit(builder)
@@ -88,12 +93,35 @@ def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
         follower = threading.Thread(target=follow_md_progress, args=(workdir, time.time(), stop), daemon=True)
         follower.start()
         try:
-            _, node = engine.run_get_node(builder)
+            # On Ctrl-C: one line, every unfinished process killed, exit status 130 (RunInterruptedError).
+            node = run(builder, continue_with=f'`verdi run {THIS_SCRIPT} --restart {{pk}}`')
         finally:
             stop.set()
             follower.join()
     print(f'\nSseWorkChain<{node.pk}> finished in {(time.time() - started) / 60:.1f} min')
     return node
+
+
+def new_builder(arguments: argparse.Namespace):
+    """The demo's builder: the protocol with the script's options as overrides."""
+    overrides = {'md': {}}
+    if arguments.temperatures:
+        overrides['temperatures'] = arguments.temperatures
+    if arguments.md_steps is not None:
+        overrides['md']['steps'] = arguments.md_steps
+    if arguments.equilibration_steps is not None:
+        overrides['md']['equilibration_steps'] = arguments.equilibration_steps
+    builder = SseWorkChain.get_builder_from_protocol(
+        'ase',
+        read_structure(arguments.cif.expanduser().absolute()),
+        arguments.protocol,
+        overrides=overrides,
+        code=ensure_localhost_python_code(),
+        model=get_model_node('chgnet'),
+    )
+    builder.group_label = orm.Str(arguments.group)
+    builder.metadata.label = f'{arguments.cif.stem} demo'
+    return builder
 
 
 def follow_md_progress(workdir: pathlib.Path, since: float, stop: threading.Event, every: float = 20.0) -> None:

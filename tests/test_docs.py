@@ -39,6 +39,13 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
         f'--- stdout ---\n{completed.stdout}\n--- stderr ---\n{completed.stderr}'
     )
     assert (tmp_path / 'html' / 'index.html').is_file()
+    # The maths renders with no network: MathJax is in the build, and no page asks a CDN for it.
+    page = (tmp_path / 'html' / 'topics' / 'diffusion.html').read_text()
+    assert 'src="../_static/mathjax/tex-chtml.js"' in page
+    assert (tmp_path / 'html' / '_static' / 'mathjax' / 'tex-chtml.js').stat().st_size > 100_000
+    assert not [
+        path for path in (tmp_path / 'html').rglob('*.html') if 'cdn.jsdelivr.net/npm/mathjax' in path.read_text()
+    ]
 
 
 def test_the_exit_code_reference_lists_every_process_of_the_plugin():

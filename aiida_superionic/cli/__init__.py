@@ -9,6 +9,7 @@ from .archive import cmd_archive
 from .importer import cmd_import
 from .launch import cmd_launch
 from .setup import cmd_setup
+from .stop import cmd_stop
 
 
 @click.group('aiida-superionic')
@@ -23,3 +24,4 @@ cmd_root.add_command(cmd_export)
 cmd_root.add_command(cmd_analyze)
 cmd_root.add_command(cmd_launch)
 cmd_root.add_command(cmd_archive)
+cmd_root.add_command(cmd_stop)

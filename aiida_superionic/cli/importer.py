@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import click
@@ -46,18 +45,14 @@ def cmd_import(paths, profile_name, symbols, **options):
     calcfunction whose output trajectory goes through ``compute_trajectory_descriptors``.
     Importing the same files again reuses the stored nodes.
     """
-    from aiida import load_profile
-    from aiida.common.exceptions import MissingConfigurationError, ProfileConfigurationError
-
     from ..readers.trajectory import TrajectoryFileError
     from ..workflows.importer import ImportFailedError, import_md_run
+    from ..workflows.running import without_console_reports
+    from .profiles import load_profile_or_exit
 
+    load_profile_or_exit(profile_name)
     try:
-        load_profile(profile_name, allow_switch=True)
-    except (MissingConfigurationError, ProfileConfigurationError) as exception:
-        raise click.ClickException(f'{exception}; make a profile with `aiida-superionic setup`') from exception
-    try:
-        with _without_console_reports():
+        with without_console_reports():
             result = import_md_run(list(paths), symbols=symbols.split(',') if symbols else None, **options)
     except (TrajectoryFileError, ImportFailedError) as exception:
         raise click.ClickException(str(exception)) from exception
@@ -87,29 +82,6 @@ def cmd_import(paths, profile_name, symbols, **options):
         f'trajectory<{result.trajectory.pk}> -> descriptors<{result.descriptors.pk}>'
     )
     click.echo(f'Provenance:  verdi node graph generate {result.import_calculation.pk}')
-
-
-@contextlib.contextmanager
-def _without_console_reports():
-    """Keep the process reports (the import's warnings) off the terminal: the command prints them once, itself.
-
-    Only the console handlers are filtered; the reports still reach the database (``verdi process report``).
-    """
-    import logging
-
-    from aiida.common.log import LOG_LEVEL_REPORT
-
-    def not_a_report(record: logging.LogRecord) -> bool:
-        return record.levelno != LOG_LEVEL_REPORT
-
-    consoles = [handler for handler in logging.getLogger('aiida').handlers if type(handler) is logging.StreamHandler]
-    for handler in consoles:
-        handler.addFilter(not_a_report)
-    try:
-        yield
-    finally:
-        for handler in consoles:
-            handler.removeFilter(not_a_report)
 
 
 def _format(value) -> str:

@@ -82,7 +82,11 @@ def import_md_run(
     ``TrajectoryFileError``; a file that turns out unreadable leaves a failed ``import_trajectory``
     node and raises ``ImportFailedError`` with its reason.
     """
-    paths = [pathlib.Path(path) for path in ([paths] if isinstance(paths, (str, pathlib.Path)) else paths)]
+    # Absolute from here on: AiiDA's file nodes refuse a relative path, and a user types one.
+    paths = [
+        pathlib.Path(path).expanduser().absolute()
+        for path in ([paths] if isinstance(paths, (str, pathlib.Path)) else paths)
+    ]
     if not paths:
         raise TrajectoryFileError('no run folder or trajectory file given')
     missing = [str(path) for path in paths if not path.exists()]

@@ -57,6 +57,7 @@ extensions = [
     'myst_parser',
     'sphinx.ext.autodoc',
     'sphinx.ext.mathjax',
+    'sphinx-mathjax-offline',  # MathJax copied into the build: no CDN, the maths renders offline
     'aiida.sphinxext',
     'exit_codes',  # _ext/exit_codes.py: the exit-code tables, read from the process specs
     'descriptor_keys',  # _ext/descriptor_keys.py: the 54 keys of the table, read from the code

@@ -1,0 +1,250 @@
+"""A workchain run in this process (``verdi run``) that one Ctrl-C, or a killed process, never leaves half-way.
+
+aiida-core's ``run`` kills the process from a ``signal.signal`` handler, which Python calls between any two
+bytecodes: inside a database commit, it leaves the session unusable (``This session is in 'prepared' state``)
+and the children, which it can only reach through a broker, ``Waiting`` for good. Here the signal is handled by
+the event loop (``loop.add_signal_handler``), between two steps of the processes, where nothing is half-written:
+every live process of the tree is killed in this process, top-down, so that no workchain reacts to a killed child
+by launching another; once the loop has returned, the jobs of the killed calculations are ended on their computer
+(aiida's own kill of a job needs the loop, which a signal handler cannot wait on). The run needs no broker (the embedded
+default's ZeroMQ broker runs only beside a daemon).
+
+A ``verdi run`` killed with SIGKILL cannot do that. It leaves its processes ``Waiting``/``Running`` with nobody
+to run them; :func:`end_orphaned_tree` (``aiida-superionic stop PK``) ends them, and their jobs, without a
+daemon, after checking that the process that ran them is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+
+import plumpy
+from aiida import orm
+from aiida.engine import ProcessState
+
+#: Extra of a workchain run in a process: which process on which host runs it, so that ``stop`` never ends
+#: work that something still runs.
+RUNNER_EXTRA = 'superionic_runner'
+
+
+class RunInterruptedError(SystemExit):
+    """The run was interrupted by a signal: ``node`` and ``ended`` unfinished processes of its tree were killed.
+
+    A ``SystemExit`` with the shell's status for SIGINT (130): a script that does not catch it ends with the one
+    line :func:`run` printed, not a traceback.
+    """
+
+    def __init__(self, node: orm.ProcessNode, ended: int):
+        super().__init__(130)
+        self.node = node
+        self.ended = ended
+
+
+class StillRunningError(Exception):
+    """A process of the tree is still run by a living process (a ``verdi run``, or the daemon)."""
+
+
+def run(builder, continue_with: str | None = None) -> orm.ProcessNode:
+    """Run ``builder`` in this process, without a daemon or a broker, and return its node.
+
+    On the first SIGINT (Ctrl-C) or SIGTERM every live process of the tree is killed (finished children stay as
+    they are, for the restart builder), one line on the standard error says what was stopped and how to continue
+    (``continue_with``, where ``{pk}`` is the workchain's pk; by default the restart builder), and
+    :class:`RunInterruptedError` is raised.
+    """
+    from aiida.engine.utils import instantiate_process, loop_scope
+    from aiida.manage import get_manager
+
+    # A runner of its own, without a broker: the embedded default's ZeroMQ broker runs only beside a daemon, and
+    # everything of this tree runs here anyway. It becomes the manager's runner, so the children run in it too.
+    manager = get_manager()
+    runner = manager.create_runner(communicator=None)
+    manager.set_runner(runner)
+    received: list[int] = []
+    stopping = contextlib.ExitStack()
+
+    def on_signal(number: int) -> None:
+        if not received:
+            received.append(number)
+            stopping.enter_context(without_console_reports())
+            _kill_live_processes(runner, f'Killed: this run received {signal.Signals(number).name}')
+
+    with loop_scope(runner.loop), stopping:
+        process = instantiate_process(runner, builder)
+        node = process.node
+        node.base.extras.set(RUNNER_EXTRA, {'pid': os.getpid(), 'host': socket.gethostname()})
+        for number in (signal.SIGINT, signal.SIGTERM):
+            runner.loop.add_signal_handler(number, on_signal, number)
+        try:
+            process.execute()
+        except plumpy.KilledError:
+            if not received:
+                raise
+        finally:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                runner.loop.remove_signal_handler(number)
+        if received:
+            for calculation in node.called_descendants:
+                if isinstance(calculation, orm.CalcJobNode):
+                    _kill_scheduler_job(calculation)
+            # Whatever was never instantiated here (or escaped the kill) is ended on its node.
+            end_orphaned_tree(node, 'Killed: the run that ran it was interrupted')
+            ended = _killed_below(node)
+            advice = (continue_with or '`orm.load_node({pk}).get_builder_restart()`').format(pk=node.pk)
+            print(
+                f'Interrupted: {node.process_label}<{node.pk}> stopped, {ended} unfinished processes killed, '
+                f'finished work kept; continue with {advice}',
+                file=sys.stderr,
+                flush=True,
+            )
+            raise RunInterruptedError(node, ended)
+    return node
+
+
+def _kill_live_processes(runner, message: str) -> None:
+    """Kill every process this runner holds that has not terminated, parents first.
+
+    The runner keeps no list of the processes it runs (a workchain's children are tasks of its loop), so they
+    are found among the live objects; this runs once, on the signal.
+    """
+    from aiida.engine import Process
+
+    live = [
+        process
+        for process in gc.get_objects()
+        if isinstance(process, Process) and process.runner is runner and not process.has_terminated()
+    ]
+    for process in sorted(live, key=lambda process: process.node.pk):
+        if process.has_terminated() or process.is_killing:
+            continue
+        # plumpy's kill, not aiida's: aiida's reaches the children through a broker and waits on the loop for a
+        # job's cancellation, neither of which a signal handler can do; the jobs are ended after the loop.
+        try:
+            plumpy.processes.Process.kill(process, msg_text=message)
+        except Exception as exception:  # e.g. a step that completed in this very iteration: the sweep ends it
+            process.logger.info(f'not killed in the loop ({exception!r}); its node is ended after the loop')
+
+
+def _killed_below(node: orm.ProcessNode) -> int:
+    return sum(1 for process in [node, *node.called_descendants] if process.is_killed)
+
+
+@dataclasses.dataclass
+class Runner:
+    """Who runs a workchain: a process on a host (``verdi run``), or the daemon."""
+
+    pid: int | None
+    host: str | None
+
+    @classmethod
+    def of(cls, node: orm.ProcessNode) -> Runner:
+        recorded = node.base.extras.get(RUNNER_EXTRA, {})
+        return cls(recorded.get('pid'), recorded.get('host'))
+
+    def is_alive(self) -> bool:
+        if self.pid is None:
+            return _daemon_is_running()
+        if self.host != socket.gethostname():
+            return True  # another machine's process: nothing here can tell, so it is not ended from here
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return 'the daemon (end it with `verdi process kill`)'
+        return f'process {self.pid} on {self.host} (interrupt it with Ctrl-C or `kill -INT {self.pid}`)'
+
+
+def _daemon_is_running() -> bool:
+    from aiida.engine.daemon.client import get_daemon_client
+
+    try:
+        return get_daemon_client().is_daemon_running
+    except Exception:  # no daemon configured for this profile: nothing runs it
+        return False
+
+
+def end_orphaned_tree(node: orm.ProcessNode, reason: str) -> list[orm.ProcessNode]:
+    """End every process of ``node``'s tree that has not terminated and that nothing runs any more.
+
+    Its scheduler jobs still running are killed first, then each node is marked killed with ``reason`` and
+    sealed, as a kill would leave it. Finished children are not touched: the restart builder reuses them.
+    Raise :class:`StillRunningError` if the process that ran the tree is alive.
+    """
+    unfinished = [process for process in [node, *node.called_descendants] if not process.is_terminated]
+    if not unfinished:
+        return []
+    runner = Runner.of(node)
+    if runner.is_alive() and runner.pid != os.getpid():
+        raise StillRunningError(f'{node.process_label}<{node.pk}> is still run by {runner.describe()}')
+    for process in unfinished:
+        if isinstance(process, orm.CalcJobNode):
+            _kill_scheduler_job(process)
+        process.set_process_state(ProcessState.KILLED)
+        process.set_process_status(reason)
+        process.seal()
+    return unfinished
+
+
+def _kill_scheduler_job(node: orm.CalcJobNode) -> None:
+    """Kill the job of ``node`` if its scheduler still runs it (a zombie or finished job is left alone)."""
+    from aiida.schedulers.datastructures import JobState
+
+    job_id = node.get_job_id()
+    if job_id is None:
+        return
+    with node.get_authinfo().get_transport() as transport:
+        scheduler = node.computer.get_scheduler()
+        scheduler.set_transport(transport)
+
+        def running() -> bool:
+            job = scheduler.get_jobs([job_id], as_dict=True).get(job_id)
+            return job is not None and job.job_state != JobState.DONE
+
+        if not running():
+            return
+        try:
+            scheduler.kill_job(job_id)
+        except Exception:  # it ended between the listing and the kill (the direct scheduler raises then)
+            if running():
+                raise
+            return
+        for _ in range(20):  # the kill is a signal: wait until the job is gone, so its files stay as it left them
+            if not running():
+                return
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def without_console_reports():
+    """Keep the process reports off the terminal (the import prints its warnings once, itself; an interrupted run
+    prints one line, not a report per killed process).
+
+    Only the console handlers are filtered; the reports still reach the database (``verdi process report``).
+    """
+    from aiida.common.log import LOG_LEVEL_REPORT
+
+    def not_a_report(record: logging.LogRecord) -> bool:
+        return record.levelno != LOG_LEVEL_REPORT
+
+    consoles = [handler for handler in logging.getLogger('aiida').handlers if type(handler) is logging.StreamHandler]
+    for handler in consoles:
+        handler.addFilter(not_a_report)
+    try:
+        yield
+    finally:
+        for handler in consoles:
+            handler.removeFilter(not_a_report)
