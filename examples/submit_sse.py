@@ -41,9 +41,6 @@ from aiida_superionic.resources import LI3N_CIF
 from aiida_superionic.workflows.running import StillRunningError, end_orphaned_tree, run
 from aiida_superionic.workflows.sse import SseWorkChain
 
-#: How to run this script again, for the line printed when it is interrupted (``verdi run`` names it by its path).
-THIS_SCRIPT = 'examples/submit_sse.py'
-
 
 def read_structure(cif: pathlib.Path) -> orm.StructureData:
     """Return the unit cell of ``cif``, read as the guide reads a CIF of yours; the workchain makes the supercells
@@ -94,7 +91,9 @@ def main(arguments: argparse.Namespace) -> orm.WorkflowNode:
         follower.start()
         try:
             # On Ctrl-C: one line, every unfinished process killed, exit status 130 (RunInterruptedError).
-            node = run(builder, continue_with=f'`verdi run {THIS_SCRIPT} --restart {{pk}}`')
+            # sys.argv[0] is this script's path as the user typed it (``verdi run`` passes it on): the line says
+            # what to type in the same directory.
+            node = run(builder, continue_with=f'`verdi run {sys.argv[0]} --restart {{pk}}`')
         finally:
             stop.set()
             follower.join()
@@ -120,7 +119,7 @@ def new_builder(arguments: argparse.Namespace):
         model=get_model_node('chgnet'),
     )
     builder.group_label = orm.Str(arguments.group)
-    builder.metadata.label = f'{arguments.cif.stem} demo'
+    builder.metadata.label = f'{builder.structure.get_formula()} demo'
     return builder
 
 

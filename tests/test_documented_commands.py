@@ -15,19 +15,13 @@ replayed through a Python call.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import pathlib
 import re
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-VENV_BIN = pathlib.Path(sys.executable).parent
+from user_session import ROOT, Session, user_session
 
 #: The pages in the order a user reads them: the README and the guide first (the demo), whose results the later
 #: pages use (the group ``my-study`` of the guide is the study that ``share_study`` archives).
@@ -71,28 +65,6 @@ NOT_HERE_ON_PAGE = {
     ('docs/source/howto/vasp_hpc.md', 'aiida-superionic analyze table.csv -o report'): 'the VASP table of the page',
     ('docs/source/howto/run_at_scale.md', 'aiida-superionic setup'): 'on the PostgreSQL profile of the page',
 }
-
-
-@dataclasses.dataclass
-class Session:
-    """The user's terminal: a checkout, an environment, and what they have read so far (``<pk>``)."""
-
-    checkout: pathlib.Path
-    environment: dict
-    seen: dict = dataclasses.field(default_factory=dict)
-    daemon_started: bool = False
-
-    def run(self, command: str, cwd: pathlib.Path | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ['bash', '-c', command],
-            cwd=cwd or self.checkout,
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
 
 
 def pages() -> list[str]:
@@ -225,35 +197,13 @@ def wait_for_the_daemon(session: Session, timeout: float = 1500) -> None:
 
 @pytest.fixture(scope='module')
 def session(tmp_path_factory) -> Session:
-    checkout = tmp_path_factory.mktemp('checkout')
-    tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for name in tracked.splitlines():
-        if (ROOT / name).is_file():
-            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, checkout / name)  # modification times kept: make sees the venv up to date
-    for name in ('examples', 'docs', 'tests', 'aiida_superionic', 'benchmarks'):
-        (checkout / name).mkdir(exist_ok=True)
-    (checkout / '.venv').symlink_to(VENV_BIN.parent)
-    aiida_path = tmp_path_factory.mktemp('aiida')
-    environment = {
-        **os.environ,
-        'AIIDA_PATH': str(aiida_path),
-        'PATH': f'{VENV_BIN}:{os.environ["PATH"]}',
-        'SUPERIONIC_TEST_SIZE': '1',
-        'PYTHONPATH': '',
-        'OMP_NUM_THREADS': '1',
-    }
-    for name in ('PYTEST_CURRENT_TEST', 'PYTEST_XDIST_WORKER', 'VIRTUAL_ENV'):
-        environment.pop(name, None)
-    session = Session(checkout, environment)
+    session = user_session(tmp_path_factory)
     # Caching on for the plugin's calculations, as topics/sse_workchain.md shows: what the demo computed is not
     # computed again when a later page runs the same calculation (the guide runs the demo twice).
-    for command in ('aiida-superionic setup', "verdi config set caching.enabled_for 'aiida.calculations:superionic.*'"):
-        completed = session.run(command)
-        assert completed.returncode == 0, completed.stdout + completed.stderr
+    completed = session.run("verdi config set caching.enabled_for 'aiida.calculations:superionic.*'")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
     yield session
-    if session.daemon_started:
-        session.run('verdi daemon stop', timeout=120)
+    session.close()
 
 
 def test_every_documented_command_is_known():
@@ -354,3 +304,20 @@ def assert_same_shape(documented: list[str], printed: list[str]) -> None:
         return [shape(line) for line in lines if line.strip() and not line.startswith('Arrhenius')]
 
     assert keyed(documented) == keyed(printed), (documented, printed)
+
+
+@pytest.mark.parametrize('where', ['root', 'examples', 'elsewhere'])
+def test_every_example_starts_from_any_directory(tmp_path_factory, where):
+    """``verdi run`` gives a script its bare name as ``__file__``: no example may look for files beside it."""
+    session = user_session(tmp_path_factory)
+    cwd = {
+        'root': session.checkout,
+        'examples': session.checkout / 'examples',
+        'elsewhere': tmp_path_factory.mktemp('x'),
+    }
+    for script in sorted((session.checkout / 'examples').glob('*.py')):
+        typed = {'root': f'examples/{script.name}', 'examples': script.name, 'elsewhere': str(script)}[where]
+        completed = session.run(f'verdi run {typed} -- --help', cwd=cwd[where])
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        assert 'usage:' in completed.stdout
+    session.close()
