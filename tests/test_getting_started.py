@@ -86,7 +86,9 @@ def test_the_getting_started_guide_runs_as_written(aiida_profile, aiida_localhos
                     assert label in printed
                 assert (tmp_path / 'li3n_msd.png').read_bytes()[:4] == b'\x89PNG'  # the script's MSD figure
                 assert node.is_finished_ok, node.exit_message
-                assert node.inputs.protocol.value == 'fast+test-size'  # the switch, recorded in every row
+                assert (
+                    node.inputs.protocol.value == 'fast+overrides+test-size'
+                )  # overrides and the switch, in every row
                 state['pk'] = str(node.pk)
                 state['row'] = str(node.outputs.rows.stoichiometric_900K.pk)
             elif program == 'verdi' and arguments[:2] == ['node', 'graph']:
