@@ -46,6 +46,16 @@ def stored_rows():
         'direct_na_600': ('Na3PS4', 600.0, 'Na'),
     }.items():
         descriptors = {'diffusion_coefficient_cm2_s': 1e-6 * temperature / 400, 'msd_A2': 2.0, 'haven_ratio': 0.5}
+        if name == 'direct_li_400':  # a flagged run, with the trust keys a trajectory analysis gives
+            descriptors.update(
+                diffusivity_verdict='too_few_hops',
+                diffusivity_reason='2 hops',
+                diffusion_coefficient_std_cm2_s=3e-6,
+                mobile_ion_hops=2,
+                analysed_time_ps=4.5,
+                mobile_ions=24,
+                kinetic_temperature_K=395.0,
+            )
         rows[name] = merge_descriptors(
             identifiers=orm.Dict(identifiers(engine, formula, temperature, species)), trajectory=orm.Dict(descriptors)
         )
@@ -93,6 +103,12 @@ def test_export_reads_every_row_with_its_workchain_and_structure(stored_rows):
         assert not row['stoichiometric']
         assert pd.isna(row['band_gap_eV'])
     assert 'haven_ratio' not in table.columns  # beyond the 54: stays in its source node
+    # The trust columns: what says whether D can be believed, in the exported table too.
+    assert direct['diffusivity_verdict'] == 'too_few_hops'
+    assert (direct['diffusion_coefficient_std_cm2_s'], direct['mobile_ion_hops']) == (3e-6, 2.0)
+    assert (direct['md_analysed_ps'], direct['mobile_ions'], direct['kinetic_temperature_K']) == (4.5, 24.0, 395.0)
+    assert direct['protocol_overrides'] == '{}'
+    assert pd.isna(table.loc[rows['direct_li_800'].uuid, 'diffusivity_verdict'])  # no verdict given: absent
 
 
 def test_export_filters_inside_the_query(stored_rows):
@@ -136,6 +152,11 @@ def test_cli_export_writes_the_table_and_refuses_empty_selections(stored_rows, a
     assert 'Wrote 5 rows' in result.output
     table = read_table(output)
     assert set(table.index) == {node.uuid for node in rows.values()}
+    header = output.read_text().splitlines()[0].split(',')
+    assert {'diffusivity_verdict', 'diffusion_coefficient_std_cm2_s', 'mobile_ion_hops', 'md_analysed_ps'} <= set(
+        header
+    )
+    assert table.loc[rows['direct_li_400'].uuid, 'diffusivity_verdict'] == 'too_few_hops'  # through the file
 
     result = runner.invoke(cmd_root, ['export', str(output), '--engine', engine])
     assert result.exit_code != 0
@@ -148,7 +169,10 @@ def test_cli_export_writes_the_table_and_refuses_empty_selections(stored_rows, a
     else:
         assert result.exit_code == 0, result.output
         assert 'Wrote 2 rows' in result.output
-        assert sorted(read_table(tmp_path / 'li.parquet')['temperature_K']) == [800.0, 1000.0]
+        parquet = read_table(tmp_path / 'li.parquet')
+        assert sorted(parquet['temperature_K']) == [800.0, 1000.0]
+        assert 'kinetic_temperature_K' in parquet.columns
+        assert 'protocol_overrides' in parquet.columns
 
     result = runner.invoke(
         cmd_root, ['export', str(tmp_path / 'none.csv'), '--engine', engine, '--mobile-species', 'Ag']

@@ -27,7 +27,7 @@ def report_dir(tmp_path_factory) -> pathlib.Path:
     arguments = ['analyze', str(table), '-o', str(folder / 'report'), '--max-iter', '5', '--folds', '4']
     result = CliRunner().invoke(cmd_root, [*arguments, '--bootstrap', '200', '--log-target', '--seed', '2'])
     assert result.exit_code == 0, result.output
-    assert 'Analysed 216 rows; 70 near 500 K' in result.output
+    assert 'Analysed 216 rows; 70 rows of 35 materials near 500 K for the statistics (set aside: 142' in result.output
     return folder / 'report'
 
 
@@ -53,7 +53,7 @@ def test_report_json_holds_every_number(report):
     assert spearman['coefficient'][D]['msd_A2'] == pytest.approx(spearman['coefficient']['msd_A2'][D])
     assert spearman['coefficient'][D]['band_gap_eV'] is None  # NaN is null: JSON has no NaN
     assert spearman['too_few_rows']
-    assert set(report['correlations']['by_family']) == {'Ag/Cu', 'Li', 'Na', 'O', 'halide'}
+    assert set(report['correlations']['by_group']) == {'Ag/Cu', 'Li', 'Na', 'O', 'halide'}
 
     ranked = report['target_correlations']['all']['spearman']
     assert ranked[0]['descriptor'] == 'lindemann_ratio'
@@ -73,16 +73,18 @@ def test_report_json_holds_every_number(report):
     validations = report['ml']['validations']
     assert [(v['model'], v['feature_set']) for v in validations] == [
         ('mlp', 'anharmonic'),
-        ('mlp', 'harmonic'),
         ('kernel_ridge', 'anharmonic'),
+        ('random_forest', 'anharmonic'),
+        ('mlp', 'harmonic'),
         ('kernel_ridge', 'harmonic'),
+        ('random_forest', 'harmonic'),
     ]
     for validation in validations:
         assert validation['fitted_target'] == f'log10({D})'
         assert validation['folds'] == 4
-        assert {'mape', 'mae', 'r2', 'n'} <= set(validation['test'])
+        assert {'mape', 'mae', 'rmse', 'r2', 'n'} <= set(validation['test'])
         assert validation['test_linear']['n'] == 216
-    assert validations[2]['test']['r2'] > 0.99  # the linear baseline on log10 D = linear in γ
+    assert validations[1]['test']['r2'] > 0.99  # the linear baseline on log10 D = linear in γ
 
 
 def test_the_report_folder_has_every_figure_and_a_self_contained_page(report_dir, report):
@@ -149,20 +151,19 @@ def test_the_page_warns_when_a_figure_is_missing(report_dir, chromium, tmp_path)
     assert 'Figures that did not load: scree.png' in dom
 
 
-def test_a_table_with_nothing_near_500_K_still_gives_a_report(tmp_path):
-    """No row in 400–600 K: the statistics say why they are empty, the models still run on every row."""
+def test_a_table_with_nothing_near_500_K_is_refused_unless_all_rows(tmp_path):
+    """No row in 400–600 K: an error that says what to do (not empty statistics); --all-rows uses every row."""
     table = planted_table()
     table = table[(table['temperature_K'] >= 700) & table['formula'].isin(table['formula'].unique()[:4])]
-    report = write_report(table, tmp_path, folds=2, max_iter=5, hidden_layer_sizes=(8,), n_bootstrap=0)
-    assert report['selection']['rows_selected'] == 0
-    assert len(report['selection']['left_out']) == 8
-    assert report['pca'] == {'skipped': '0 selected rows: PCA and k-means need at least 3'}
-    assert report['clusters'] == {'skipped': report['pca']['skipped']}
-    assert report['target_correlations']['all']['spearman'][0]['note'] == 'too_few_rows'
-    assert set(report['figures']) == {'parity'}
-    assert len(report['ml']['validations']) == 4
-    page = (tmp_path / 'index.html').read_text()
-    assert page.count('Skipped: ') == 2
+    with pytest.raises(ValueError, match='no row within 500 ± 100 K'):
+        write_report(table, tmp_path, folds=2, max_iter=5, hidden_layer_sizes=(8,), n_bootstrap=0)
+    assert not (tmp_path / 'report.json').exists()
+    report = write_report(
+        table, tmp_path, all_rows=True, folds=2, max_iter=5, hidden_layer_sizes=(8,), n_bootstrap=0, draw_figures=False
+    )
+    assert report['selection']['rows_selected'] == len(table)
+    assert report['selection']['mode'] == 'all rows'
+    assert len(report['ml']['validations']) == 6  # three models, two feature sets
     json.loads((tmp_path / 'report.json').read_text())  # valid JSON: no NaN
 
 
@@ -184,9 +185,13 @@ def test_analyze_names_unknown_and_missing_columns(tmp_path):
     assert 'unknown columns: comment' in result.output
     assert not (tmp_path / 'report').exists()
 
+    path = write_table(planted_table(), tmp_path / 'table.csv')
     result = CliRunner().invoke(cmd_root, ['analyze', str(path), '-o', str(tmp_path / 'r'), '--target', 'speed'])
-    assert result.exit_code == 2
-    assert "'speed' is not a numeric descriptor key" in result.output
+    assert result.exit_code == 1
+    assert 'no column speed in the table' in result.output  # not a column: named, not a traceback
+    result = CliRunner().invoke(cmd_root, ['analyze', str(path), '-o', str(tmp_path / 'r'), '--target', 'space_group'])
+    assert result.exit_code == 1
+    assert 'the target must be a numeric column of the table' in result.output
 
 
 def test_analyze_refuses_mixed_engines_unless_allowed(tmp_path):

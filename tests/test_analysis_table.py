@@ -22,6 +22,7 @@ from aiida_superionic.analysis.table import (
     read_table,
     write_table,
 )
+from aiida_superionic.common.trust import TRUST_COLUMNS
 from aiida_superionic.descriptors.keys import DESCRIPTOR_KEYS, IDENTIFIER_KEYS
 
 
@@ -30,9 +31,12 @@ def table():
     return planted_table()
 
 
-def test_the_table_has_identifiers_the_54_descriptors_and_provenance():
-    assert set(TABLE_COLUMNS) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS) | {'workchain_uuid', 'structure_uuid'}
-    assert len(TABLE_COLUMNS) == 54 + len(IDENTIFIER_KEYS) - 1 + 2  # `stoichiometric` is both kinds: one column
+def test_the_table_has_identifiers_the_54_descriptors_trust_columns_and_provenance():
+    provenance = {'workchain_uuid', 'structure_uuid'}
+    assert set(TABLE_COLUMNS) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS) | set(TRUST_COLUMNS) | provenance
+    # `stoichiometric` is both kinds: one column
+    assert len(TABLE_COLUMNS) == 54 + len(IDENTIFIER_KEYS) - 1 + len(TRUST_COLUMNS) + 2
+    assert not set(TRUST_COLUMNS) & set(DESCRIPTOR_KEYS)  # the evidence beside the 54, not among them
     assert set(REQUIRED_COLUMNS) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS)
 
 

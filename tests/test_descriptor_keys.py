@@ -8,6 +8,7 @@ import pytest
 from aiida import orm
 
 from aiida_superionic.calculations.functions.merge_descriptors import merge_descriptors
+from aiida_superionic.common.trust import TRUST_COLUMNS, overrides_text, protocol_label
 from aiida_superionic.descriptors.keys import (
     DESCRIPTOR_CATEGORIES,
     DESCRIPTOR_KEYS,
@@ -49,21 +50,61 @@ def test_the_design_has_54_distinct_keys_in_three_categories():
     }
 
 
-def test_a_row_has_exactly_the_54_keys_and_the_identifiers(aiida_profile):
-    trajectory = orm.Dict({'diffusion_coefficient_cm2_s': 3.6e-5, 'msd_A2': 5.1, 'haven_ratio': 0.8})
+def test_a_row_has_exactly_the_54_keys_the_identifiers_and_the_trust_columns(aiida_profile):
+    trajectory = orm.Dict(
+        {
+            'diffusion_coefficient_cm2_s': 3.6e-5,
+            'msd_A2': 5.1,
+            'haven_ratio': 0.8,
+            'diffusivity_verdict': 'too_few_hops',
+            'diffusivity_reason': '3 hops < 10',
+            'diffusion_coefficient_std_cm2_s': 2.0e-5,
+            'mobile_ion_hops': 3,
+            'analysed_time_ps': 1.5,
+            'mobile_ions': 23,
+            'kinetic_temperature_K': 688.0,
+        }
+    )
     structural = orm.Dict({'space_group': 191, 'band_gap_eV': None, 'nominal_charge': 1})
+    identifiers = {**IDENTIFIERS, 'protocol': 'fast+overrides', 'protocol_overrides': {'md': {'steps': 20}}}
     row, node = merge_descriptors.run_get_node(
-        identifiers=orm.Dict(IDENTIFIERS), trajectory=trajectory, structural=structural
+        identifiers=orm.Dict(identifiers), trajectory=trajectory, structural=structural
     )
     assert node.is_finished_ok, node.exit_message
     values = row.get_dict()
-    assert set(values) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS)
+    assert set(values) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS) | set(TRUST_COLUMNS)
+    trust = {column: values[column] for column in TRUST_COLUMNS}
+    assert trust == {
+        'diffusivity_verdict': 'too_few_hops',
+        'diffusivity_reason': '3 hops < 10',
+        'diffusion_coefficient_std_cm2_s': 2.0e-5,
+        'mobile_ion_hops': 3,
+        'md_analysed_ps': 1.5,
+        'mobile_ions': 23,
+        'kinetic_temperature_K': 688.0,
+        'protocol_overrides': '{"md": {"steps": 20}}',
+    }
+    assert values['protocol'] == 'fast+overrides'
     assert values['diffusion_coefficient_cm2_s'] == 3.6e-5
     assert values['space_group'] == 191
     assert values['band_gap_eV'] is None  # absent (NaN in the table), never zero
     assert values['bulk_modulus_GPa'] is None  # no elastic calculation
     assert values['stoichiometric'] is False
     assert 'haven_ratio' not in values  # beyond the 54: stays in its source node
+    # Without a trajectory (or an old one without these keys) the trust columns are absent, not invented.
+    row = merge_descriptors(identifiers=orm.Dict(IDENTIFIERS), structural=structural)
+    assert {column: row[column] for column in TRUST_COLUMNS} == {
+        **dict.fromkeys(TRUST_COLUMNS),
+        'protocol_overrides': '{}',
+    }
+
+
+def test_the_protocol_label_shows_overrides():
+    assert protocol_label('fast', None) == 'fast'
+    assert protocol_label('fast', {'md': {}}) == 'fast'  # an empty namespace overrides nothing
+    assert protocol_label('fast', {'md': {'steps': 20}}) == 'fast+overrides'
+    assert protocol_label('fast', {'md': {'steps': 20}}, test_size=True) == 'fast+overrides+test-size'
+    assert overrides_text({'temperatures': [500.0], 'md': {}}) == '{"temperatures": [500.0]}'
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 from aiida.manage.caching import enable_caching
 
+from aiida_superionic.common.trust import TRUST_COLUMNS
 from aiida_superionic.descriptors.keys import DESCRIPTOR_KEYS, IDENTIFIER_KEYS
 from aiida_superionic.workflows.sse import SseWorkChain
 
@@ -39,11 +42,18 @@ def test_sse_workchain_gives_a_row_per_temperature_and_composition(aiida_profile
     assert sorted(rows) == ['stoichiometric_1300K', 'stoichiometric_900K', 'vacancy_1300K', 'vacancy_900K']
     for label, row in rows.items():
         values = row.get_dict()
-        assert set(values) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS)
+        assert set(values) == set(DESCRIPTOR_KEYS) | set(IDENTIFIER_KEYS) | set(TRUST_COLUMNS)
         assert values['formula'] == 'Cu3Au'
         assert values['engine'] == 'ase'
         assert values['model'].startswith('emt')
-        assert values['protocol'] == 'fast'
+        # The MD was cut by the overrides: the label says so and the row keeps them.
+        assert values['protocol'] == 'fast+overrides'
+        assert json.loads(values['protocol_overrides'])['md']['steps'] == 100
+        assert values['diffusivity_verdict'] in ('diffusive', 'too_few_hops', 'non_linear')
+        assert values['mobile_ion_hops'] >= 0
+        assert values['md_analysed_ps'] > 0
+        assert values['mobile_ions'] == (24 if label.startswith('stoichiometric') else 23)
+        assert values['kinetic_temperature_K'] > 0
         assert values['mobile_species'] == 'Cu'
         assert values['stoichiometric'] is label.startswith('stoichiometric')
         assert values['temperature_K'] == float(label.split('_')[1].removesuffix('K'))

@@ -1,8 +1,10 @@
 """Figures of the statistics and models, for a paper (matplotlib, non-interactive Agg backend, PNG at 200 dpi).
 
 Every function takes the results of :mod:`.statistics`, :mod:`.classes` or :mod:`.ml` and a path,
-writes one figure and returns the path. Descriptor names are the table's keys; tick labels are
-coloured by descriptor category (mechanical–elastic, diffusive–vibrational, structural–compositional).
+writes one figure and returns the path. Descriptors are labelled by the paper's symbols with their
+units (:mod:`.labels`, e.g. ``D (cm²/s)``); tick labels are coloured by descriptor category
+(mechanical–elastic, diffusive–vibrational, structural–compositional). A positive quantity that
+spans more than two decades is drawn on a log axis.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..descriptors.keys import DESCRIPTOR_CATEGORIES
+from .labels import label
+from .ml import MODEL_NAMES
 
 DPI = 200
 CATEGORY_COLOURS = {
@@ -51,9 +55,25 @@ def species_colours(species) -> dict[str, tuple]:
     return {name: palette[index % len(palette)] for index, name in enumerate(known + others)}
 
 
-def _colour_tick_labels(labels) -> None:
-    for label in labels:
-        label.set_color(CATEGORY_COLOURS.get(DESCRIPTOR_CATEGORIES.get(label.get_text(), ''), 'black'))
+#: A positive quantity spanning more decades than this is drawn on a log axis.
+LOG_AXIS_DECADES = 2.0
+
+
+def category_colour(name: str) -> str:
+    """The colour of a descriptor's category (a one-hot ``space_group=...`` column: its descriptor's)."""
+    return CATEGORY_COLOURS.get(DESCRIPTOR_CATEGORIES.get(name.split('=', maxsplit=1)[0], ''), 'black')
+
+
+def spans_decades(values) -> bool:
+    """Whether ``values`` are all positive and span more than ``LOG_AXIS_DECADES`` decades."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return values.size > 1 and (values > 0).all() and np.log10(values.max() / values.min()) > LOG_AXIS_DECADES
+
+
+def _colour_tick_labels(tick_labels, names) -> None:
+    for tick, name in zip(tick_labels, names, strict=False):
+        tick.set_color(category_colour(name))
 
 
 def _category_legend(axes, **options) -> None:
@@ -127,10 +147,11 @@ def plot_p_values(p_value: pd.DataFrame, path, title: str, p_cut: float) -> path
 
 def _label_square(axes, names) -> None:
     ticks = np.arange(len(names))
-    axes.set_xticks(ticks, names, rotation=90, fontsize=5.5)
-    axes.set_yticks(ticks, names, fontsize=5.5)
-    _colour_tick_labels(axes.get_xticklabels())
-    _colour_tick_labels(axes.get_yticklabels())
+    texts = [label(name) for name in names]
+    axes.set_xticks(ticks, texts, rotation=90, fontsize=5.5)
+    axes.set_yticks(ticks, texts, fontsize=5.5)
+    _colour_tick_labels(axes.get_xticklabels(), names)
+    _colour_tick_labels(axes.get_yticklabels(), names)
 
 
 def plot_ranked_correlations(ranked: pd.DataFrame, path, target: str, p_cut: float, title: str) -> pathlib.Path:
@@ -155,8 +176,8 @@ def plot_ranked_correlations(ranked: pd.DataFrame, path, target: str, p_cut: flo
         ]
     )
     axes.barh(positions, ranked['coefficient'], color=colours, xerr=errors, error_kw={'lw': 0.6, 'capsize': 1.5})
-    axes.set_yticks(positions, ranked.index, fontsize=6.5)
-    _colour_tick_labels(axes.get_yticklabels())
+    axes.set_yticks(positions, [label(name) for name in ranked.index], fontsize=6.5)
+    _colour_tick_labels(axes.get_yticklabels(), ranked.index)
     axes.invert_yaxis()
     axes.axvline(0, color='black', lw=0.6)
     significant = ranked['significant'].to_numpy()
@@ -167,14 +188,14 @@ def plot_ranked_correlations(ranked: pd.DataFrame, path, target: str, p_cut: flo
             0.99, last + 0.35, f'p < {p_cut:g} above', transform=axes.get_yaxis_transform(), ha='right', fontsize=7
         )
     axes.set_xlim(-1.05, 1.05)
-    axes.set_xlabel(f'correlation with {target}\n(error bars: bootstrap 95 % interval; grey: p ≥ {p_cut:g})')
+    axes.set_xlabel(f'correlation with {label(target)}\n(error bars: bootstrap 95 % interval; grey: p ≥ {p_cut:g})')
     _category_legend(axes, loc='lower right')
     axes.set_title(title, fontsize='medium')
     return _save(figure, path)
 
 
-def plot_family_correlations(coefficients: pd.DataFrame, path, target: str) -> pathlib.Path:
-    """Heat map of the target's correlation with each descriptor (rows) per family (columns); NaN grey."""
+def plot_family_correlations(coefficients: pd.DataFrame, path, target: str, group: str = 'family') -> pathlib.Path:
+    """Heat map of the target's correlation with each descriptor (rows) per group (columns); NaN grey."""
     plt = _pyplot()
     import matplotlib
 
@@ -184,10 +205,10 @@ def plot_family_correlations(coefficients: pd.DataFrame, path, target: str) -> p
     colours.set_bad('#d9d9d9')
     image = axes.imshow(np.ma.masked_invalid(shown.to_numpy(dtype=float)), cmap=colours, vmin=-1, vmax=1, aspect='auto')
     axes.set_xticks(np.arange(shown.shape[1]), shown.columns, rotation=30, ha='right', fontsize=8)
-    axes.set_yticks(np.arange(len(shown)), shown.index, fontsize=6)
-    _colour_tick_labels(axes.get_yticklabels())
-    figure.colorbar(image, ax=axes, shrink=0.5, label=f'Spearman ρ with {target}')
-    axes.set_title('Per family', fontsize='medium')
+    axes.set_yticks(np.arange(len(shown)), [label(name) for name in shown.index], fontsize=6)
+    _colour_tick_labels(axes.get_yticklabels(), shown.index)
+    figure.colorbar(image, ax=axes, shrink=0.5, label=f'Spearman ρ with {label(target)}')
+    axes.set_title(f'Per {group.replace("mobile_family", "family")}', fontsize='medium')
     return _save(figure, path)
 
 
@@ -222,15 +243,17 @@ def plot_biplot(scores: pd.DataFrame, loadings: pd.DataFrame, species: pd.Series
     scale = 0.9 * reach / max(np.sqrt((vectors.loc[longest] ** 2).sum(axis=1)).max(), 1e-12)
     for name in longest:
         x, y = vectors.loc[name] * scale
-        colour = CATEGORY_COLOURS.get(DESCRIPTOR_CATEGORIES.get(name, ''), 'black')
+        colour = category_colour(name)
         axes.annotate('', xy=(x, y), xytext=(0, 0), arrowprops={'arrowstyle': '->', 'color': colour, 'lw': 0.8})
-        axes.text(x * 1.05, y * 1.05, name, fontsize=6, color=colour, ha='center', va='center')
+        # Clipped to the axes: a label near the edge never runs over the title (which is the figure's, above).
+        axes.text(x * 1.05, y * 1.05, label(name), fontsize=6, color=colour, ha='center', va='center', clip_on=True)
     axes.axhline(0, color='grey', lw=0.4)
     axes.axvline(0, color='grey', lw=0.4)
     axes.set_xlabel(f'PC1 ({100 * explained[0]:.1f} %)')
     axes.set_ylabel(f'PC2 ({100 * explained[1]:.1f} %)')
     axes.legend(frameon=False, fontsize='small', title='mobile species')
-    axes.set_title('Biplot: scores and the longest loadings', fontsize='medium')
+    axes.margins(0.12)
+    figure.suptitle('Biplot: scores and the longest loadings', fontsize='medium')
     return _save(figure, path)
 
 
@@ -306,15 +329,20 @@ def plot_parity(validations, path) -> pathlib.Path:
         low = float(np.nanmin([predictions['true'].min(), predictions['predicted'].min()]))
         high = float(np.nanmax([predictions['true'].max(), predictions['predicted'].max()]))
         axes.plot([low, high], [low, high], color='black', lw=0.8)
-        axes.set_xlabel(f'true {validation.fitted_target}', fontsize=8)
-        axes.set_ylabel('predicted', fontsize=8)
-        name = 'MLP' if validation.model == 'mlp' else 'kernel ridge (linear)'
-        axes.set_title(f'{name}, {validation.feature_set}', fontsize=9)
+        if spans_decades(np.concatenate([predictions['true'], predictions['predicted']])):
+            axes.set_xscale('log')
+            axes.set_yscale('log')
+        target = label(validation.target)
+        fitted = f'log₁₀ {target}' if validation.log_target else target
+        axes.set_xlabel(f'true {fitted}', fontsize=8)
+        axes.set_ylabel(f'predicted {fitted}', fontsize=8)
+        axes.set_title(f'{MODEL_NAMES.get(validation.model, validation.model)}, {validation.feature_set}', fontsize=9)
+        unit = ' decades' if validation.log_target else ''
         axes.text(
             0.03,
             0.97,
-            f'MAPE train {100 * validation.train["mape"]:.1f} %\nMAPE test {100 * validation.test["mape"]:.1f} %\n'
-            f'R² test {validation.test["r2"]:.2f}',
+            f'MAE test {validation.test["mae"]:.3g}{unit}\nRMSE test {validation.test["rmse"]:.3g}{unit}\n'
+            f'MAPE test {100 * validation.test["mape"]:.1f} %\nR² test {validation.test["r2"]:.2f}',
             transform=axes.transAxes,
             va='top',
             fontsize=7,

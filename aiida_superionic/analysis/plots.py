@@ -8,7 +8,8 @@ import numpy as np
 
 
 def plot_msd(msd, descriptors, path: str | pathlib.Path, title: str | None = None) -> pathlib.Path:
-    """Draw MSD(τ) of the mobile species per direction and in total, with the paper's fit over τmax/2..τmax.
+    """Draw MSD(τ) of the mobile species per direction and in total, with the paper's fit over τmax/2..τmax,
+    D ± σ(D) in the legend and the diffusivity verdict (with the hop count) in a corner, red when D is flagged.
 
     :param msd: the ``msd`` output (``ArrayData``: ``lag_time_ps``, ``msd_A2``, ``msd_xyz_A2``).
     :param descriptors: the ``descriptors`` output (``Dict``) of the same run.
@@ -32,14 +33,23 @@ def plot_msd(msd, descriptors, path: str | pathlib.Path, title: str | None = Non
     for index, label in enumerate('xyz'):
         axes.plot(lag, per_direction[:, index], lw=0.8, alpha=0.7, label=f'MSD$_{label}$')
     axes.plot(lag, total, color='k', lw=1.5, label='MSD')
+    sigma = values.get('diffusion_coefficient_std_cm2_s')
+    uncertainty = f' ± {sigma:.1e}' if sigma is not None else ''
     axes.plot(
         window,
         slope * window + values['diffusion_fit_intercept_A2'],
         color='C3',
         lw=2.5,
         ls='--',
-        label=f'fit: D = {values["diffusion_coefficient_cm2_s"]:.2e} cm$^2$/s',
+        label=f'fit: D = ({values["diffusion_coefficient_cm2_s"]:.2e}{uncertainty}) cm$^2$/s',
     )
+    verdict = values.get('diffusivity_verdict')
+    if verdict is not None:
+        # The verdict on the figure: a flagged D must not be read as a result from the picture either.
+        hops = values.get('mobile_ion_hops')
+        text = f'verdict: {verdict}' + (f' ({hops} hops)' if hops is not None else '')
+        colour = 'darkgreen' if verdict == 'diffusive' else 'firebrick'
+        axes.text(0.98, 0.04, text, transform=axes.transAxes, ha='right', va='bottom', color=colour, fontsize='small')
     axes.axvspan(start, end, color='C3', alpha=0.08, lw=0)
     axes.set_xlabel('lag time τ (ps)')
     axes.set_ylabel(f'MSD of {values["mobile_species"]} (Å$^2$)')

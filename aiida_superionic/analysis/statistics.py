@@ -14,10 +14,13 @@ two stated ways:
   recorded). Either way, constant descriptors are then dropped (they have no variance to
   standardise). What was dropped or imputed is returned, and written into the report.
 
-**Categorical descriptors** enter the correlations and the PCA as numbers, as all 54 columns of
-the paper's correlogram: ``stoichiometric`` as 1/0 and ``space_group`` as its international number
-(which grows with the symmetry of the crystal system, so its ranks mean something). The ML one-hot
-encodes them instead (:mod:`.ml`).
+**Categorical descriptors.** ``space_group`` is a category, not an ordinal number: it is left
+out of the correlation matrices and tested instead with Kruskal–Wallis (:func:`categorical_associations`:
+does a numeric column differ between the space groups? H, p and the effect size ε² = (H − k + 1)/(n − k));
+in the PCA it enters one-hot (a 0/1 column ``space_group=<number>`` per group present,
+:func:`with_one_hot`). ``stoichiometric`` has two values: as 1/0 it is its own one-hot column, and
+its Spearman/Pearson coefficients are the rank-biserial/point-biserial correlations, the right
+tests for a binary variable. The ML one-hot encodes both (:mod:`.ml`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from ..descriptors.keys import DESCRIPTOR_CATEGORIES, DESCRIPTOR_KEYS
+from .selection import EmptySelectionError, select_rows
 from .table import check_single_source
 
 #: The paper's selection for correlations, PCA and k-means: T = 500 ± 100 K (K).
@@ -51,10 +55,6 @@ DIFFUSION_KEY = 'diffusion_coefficient_cm2_s'
 # ------------------------------------------------------------------------------------------------ selection
 
 
-#: What a row of the selection stands for: a material, a composition, and the engine and model that computed it.
-SELECTION_KEYS = ('formula', 'stoichiometric', 'engine', 'model')
-
-
 def select_near_temperature(
     table: pd.DataFrame,
     temperature_K: float = PAPER_TEMPERATURE_K,
@@ -63,66 +63,77 @@ def select_near_temperature(
 ) -> pd.DataFrame:
     """The paper's selection: one row per material (``formula``) and composition (``stoichiometric``).
 
-    Of the rows with ``|T − temperature_K| ≤ window_K`` the one closest to ``temperature_K`` is
-    kept; on a tie the lower temperature (the run furthest from melting), then the smaller
-    ``row_uuid`` (two runs at one temperature: a deterministic choice). A material and
-    composition with no row in the window is left out. In a mixed table (``allow_mixed``) each
-    engine and model keeps its own row: they are different measurements, not repeats.
+    The row at the temperature closest to ``temperature_K`` within ``± window_K``; a tie between a
+    lower and a higher temperature: the lower; several rows at that temperature: their median
+    (:func:`.selection.select_rows`, which also says what it set aside). A material and
+    composition with no row in the window is left out; no row at all gives an empty table.
 
-    :param temperature_K: centre of the window (K).
-    :param window_K: half width of the window (K).
-    :param allow_mixed: accept a table of several (engine, model) pairs.
-    :return: the kept rows, in the table's order.
     :raises MixedSourcesError: for several (engine, model) pairs without ``allow_mixed``.
     """
-    check_single_source(table, allow_mixed)
-    distance = (table['temperature_K'] - temperature_K).abs()
-    inside = table.loc[distance <= window_K * (1 + 1e-12)]
-    ordered = (
-        inside.assign(_distance=distance.loc[inside.index], _uuid=inside.index)
-        .sort_values([*SELECTION_KEYS, '_distance', 'temperature_K', '_uuid'], kind='stable')
-        .groupby(list(SELECTION_KEYS), sort=False)
-        .head(1)
-    )
-    return table.loc[table.index.isin(ordered.index)]
-
-
-def selection_summary(table: pd.DataFrame, selected: pd.DataFrame, temperature_K: float, window_K: float) -> dict:
-    """What the selection kept and left out, for the report."""
-    keys = list(SELECTION_KEYS)
-    kept = set(selected.loc[:, keys].itertuples(index=False, name=None))
-    left_out = [
-        {'formula': formula, 'stoichiometric': bool(stoichiometric), 'engine': engine, 'model': model}
-        for formula, stoichiometric, engine, model in table.loc[:, keys].drop_duplicates().itertuples(index=False)
-        if (formula, stoichiometric, engine, model) not in kept
-    ]
-    return {
-        'temperature_K': temperature_K,
-        'window_K': window_K,
-        'rule': 'per formula and stoichiometric flag (and engine and model), the row closest to temperature_K '
-        'within the window; ties: lower temperature, then smaller row_uuid',
-        'rows_in_table': len(table),
-        'rows_selected': len(selected),
-        'materials_selected': int(selected['formula'].nunique()),
-        'selected': [
-            {
-                'row_uuid': str(name),
-                'formula': row.formula,
-                'stoichiometric': bool(row.stoichiometric),
-                'temperature_K': float(row.temperature_K),
-            }
-            for name, row in selected.loc[:, ['formula', 'stoichiometric', 'temperature_K']].iterrows()
-        ],
-        'left_out': left_out,
-    }
+    try:
+        return select_rows(table, temperature_K, window_K, allow_mixed=allow_mixed)[0]
+    except EmptySelectionError:
+        check_single_source(table, allow_mixed)
+        return table.iloc[:0]
 
 
 # ------------------------------------------------------------------------------------------------ matrices
 
 
-def descriptor_matrix(table: pd.DataFrame, columns=DESCRIPTOR_KEYS) -> pd.DataFrame:
-    """The descriptors as float64 columns (``stoichiometric`` as 1/0, ``space_group`` as its number)."""
+#: Categorical descriptors with more than two values: no coefficient of correlation, a Kruskal–Wallis test instead.
+MULTI_CATEGORY_KEYS = ('space_group',)
+
+#: The columns of the correlation matrices: the 54 descriptors but the multi-valued categories.
+CORRELATION_KEYS = tuple(key for key in DESCRIPTOR_KEYS if key not in MULTI_CATEGORY_KEYS)
+
+
+def descriptor_matrix(table: pd.DataFrame, columns=CORRELATION_KEYS) -> pd.DataFrame:
+    """The columns as float64 (``stoichiometric`` as 1/0); by default the descriptors of the correlations."""
     return table.loc[:, list(columns)].astype('float64')
+
+
+def with_one_hot(table: pd.DataFrame, columns=MULTI_CATEGORY_KEYS) -> tuple[pd.DataFrame, list[str]]:
+    """The table with a 0/1 column ``<column>=<value>`` per value of each categorical column; the new names.
+
+    A row without a value has 0 in every one of them.
+    """
+    frame, names = table.copy(), []
+    for column in columns:
+        values = table[column]
+        for value in sorted(values.dropna().unique()):
+            label = f'{column}={int(value) if float(value).is_integer() else value}'
+            frame[label] = (values == value).astype('float64')
+            names.append(label)
+    return frame, names
+
+
+def categorical_associations(
+    table: pd.DataFrame, columns, categories=MULTI_CATEGORY_KEYS, min_rows: int = MIN_COMPLETE_ROWS
+) -> list[dict]:
+    """Kruskal–Wallis test of each numeric column against each categorical one (scipy).
+
+    :return: a record per (category, column): ``statistic`` (H), ``p_value``, ``epsilon_squared``
+        (effect size, 0..1), ``groups``, ``n_rows``, or ``note`` when there is no test (fewer than
+        ``min_rows`` rows, fewer than 2 groups with a value, or a constant column).
+    """
+    records = []
+    for category in categories:
+        for column in columns:
+            present = table.loc[table[category].notna() & table[column].notna(), [category, column]]
+            samples = [group[column].to_numpy(dtype=float) for _, group in present.groupby(category)]
+            record = {'category': category, 'descriptor': column, 'groups': len(samples), 'n_rows': len(present)}
+            if len(present) < min_rows or len(samples) < 2:
+                record['note'] = 'too_few_rows' if len(present) < min_rows else 'one_group'
+            elif np.ptp(present[column].to_numpy(dtype=float)) == 0:
+                record['note'] = 'constant'
+            else:
+                result = stats.kruskal(*samples)
+                n, k = len(present), len(samples)
+                record['statistic'] = float(result.statistic)
+                record['p_value'] = float(result.pvalue)
+                record['epsilon_squared'] = float(max(result.statistic - k + 1, 0.0) / (n - k)) if n > k else None
+            records.append(record)
+    return sorted(records, key=lambda record: record.get('p_value', 2.0))
 
 
 @dataclasses.dataclass
@@ -146,15 +157,17 @@ class PreparedDescriptors:
         }
 
 
-def prepare_descriptors(
-    table: pd.DataFrame, nan_policy: str = 'drop_columns', columns=DESCRIPTOR_KEYS
-) -> PreparedDescriptors:
+def prepare_descriptors(table: pd.DataFrame, nan_policy: str = 'drop_columns', columns=None) -> PreparedDescriptors:
     """Apply the NaN policy (module docstring), then drop constant descriptors; list both.
 
+    :param columns: the columns to use; by default the descriptors, ``space_group`` one-hot (:func:`with_one_hot`).
     :param nan_policy: ``'drop_columns'`` (descriptors with any NaN are dropped) or ``'impute'``
         (NaN replaced by the median over these rows; a descriptor with no value at all is dropped).
     :raises ValueError: for an unknown policy, or when no descriptor is left.
     """
+    if columns is None:
+        table, one_hot = with_one_hot(table)
+        columns = [*CORRELATION_KEYS, *one_hot]
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f'nan_policy must be one of {NAN_POLICIES}, not {nan_policy!r}')
     matrix = descriptor_matrix(table, columns)
@@ -457,7 +470,9 @@ def principal_components(matrix: pd.DataFrame) -> PrincipalComponents:
     names = [f'PC{index + 1}' for index in range(count)]
     loadings = pd.DataFrame(pca.components_.T, index=matrix.columns, columns=names)
     scores = pd.DataFrame(pca.transform(standardised), index=matrix.index, columns=names)
-    categories = pd.Series({column: DESCRIPTOR_CATEGORIES.get(column, 'other') for column in matrix.columns})
+    categories = pd.Series(
+        {column: DESCRIPTOR_CATEGORIES.get(column.split('=')[0], 'other') for column in matrix.columns}
+    )
     weights = (loadings**2).groupby(categories).sum().T
     dominant = {component: str(weights.loc[component].idxmax()) for component in names}
     return PrincipalComponents(

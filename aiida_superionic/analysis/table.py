@@ -1,7 +1,8 @@
 """The descriptor table as a pandas ``DataFrame``: its columns, their types, CSV/Parquet files, and its checks.
 
 One row per (material, temperature, composition): the identifier columns, the 54 descriptor
-columns of DESIGN.md and the provenance UUIDs, indexed by the UUID of the row's ``Dict`` node
+columns of DESIGN.md, the trust columns (:mod:`aiida_superionic.common.trust`: the diffusivity
+verdict, σ(D), hops, MD length, ...) and the provenance UUIDs, indexed by the UUID of the row's ``Dict`` node
 (``row_uuid``: UUIDs survive ``verdi archive export``/``import``, pks do not). A descriptor an
 engine cannot give is NaN, never zero. This module is pure pandas: the table is read out of an
 AiiDA profile by :mod:`aiida_superionic.analysis.export`.
@@ -14,6 +15,7 @@ import pathlib
 import numpy as np
 import pandas as pd
 
+from ..common.trust import OVERRIDES_COLUMN, TEXT_TRUST_COLUMNS, TRUST_COLUMNS, overrides_text
 from ..descriptors.keys import DESCRIPTOR_KEYS, IDENTIFIER_KEYS
 
 #: The index of the table: the UUID of the row's ``Dict`` (the ``result`` of ``merge_descriptors``).
@@ -26,10 +28,16 @@ PROVENANCE_COLUMNS = ('workchain_uuid', 'structure_uuid')
 DESCRIPTOR_ONLY_KEYS = tuple(key for key in DESCRIPTOR_KEYS if key not in IDENTIFIER_KEYS)
 
 #: Every column of the table, in order (the index ``row_uuid`` aside).
-TABLE_COLUMNS = (*IDENTIFIER_KEYS, *DESCRIPTOR_ONLY_KEYS, *PROVENANCE_COLUMNS)
+TABLE_COLUMNS = (*IDENTIFIER_KEYS, *DESCRIPTOR_ONLY_KEYS, *TRUST_COLUMNS, *PROVENANCE_COLUMNS)
 
-#: Columns a table file must have: the identifiers and the 54 descriptors (provenance is optional).
+#: Columns a table file must have: the identifiers and the 54 descriptors (trust and provenance are optional).
 REQUIRED_COLUMNS = (*IDENTIFIER_KEYS, *DESCRIPTOR_ONLY_KEYS)
+
+#: Columns a table may lack (a table typed in from a paper has no verdict): they are added, empty.
+OPTIONAL_COLUMNS = (*TRUST_COLUMNS, *PROVENANCE_COLUMNS)
+
+#: Trust columns holding numbers.
+NUMERIC_TRUST_COLUMNS = tuple(column for column in TRUST_COLUMNS if column not in TEXT_TRUST_COLUMNS)
 
 #: Identifiers that may not be empty: the analysis groups, selects and separates rows by them.
 NON_NULL_IDENTIFIERS = ('formula', 'mobile_species', 'temperature_K', 'stoichiometric', 'engine', 'model')
@@ -53,12 +61,15 @@ class MissingDependencyError(ImportError):
     """An optional package a file format needs (pyarrow for Parquet) is not installed."""
 
 
-def normalise_table(frame: pd.DataFrame) -> pd.DataFrame:
+def normalise_table(frame: pd.DataFrame, extra_columns=()) -> pd.DataFrame:
     """Return the table with its columns in order and their types fixed.
 
-    Text identifiers and UUIDs are strings (missing: NaN), ``temperature_K`` (K) and every
-    descriptor are float64 (``None`` becomes NaN), ``stoichiometric`` is bool. The index is
-    ``row_uuid``.
+    Text identifiers, text trust columns and UUIDs are strings (missing: NaN), ``temperature_K``
+    (K), every descriptor and the numeric trust columns are float64 (``None`` becomes NaN),
+    ``stoichiometric`` is bool; ``protocol_overrides`` is JSON text. The index is ``row_uuid``.
+
+    :param extra_columns: columns beyond the table's that are kept, after them (a user's target,
+        identifiers): columns whose every value is a number become float64, the others stay as they are.
 
     :raises TableColumnsError: for a missing required column, a descriptor value that is not a number, an empty required
         identifier, a ``stoichiometric`` value that is not true/false, or a repeated ``row_uuid``.
@@ -67,21 +78,28 @@ def normalise_table(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise TableColumnsError(f'missing required columns: {", ".join(missing)}')
     table = frame.copy()
-    for column in PROVENANCE_COLUMNS:
+    for column in OPTIONAL_COLUMNS:
         if column not in table.columns:
             table[column] = None
-    table = table.loc[:, list(TABLE_COLUMNS)]
+    extra_columns = [column for column in extra_columns if column not in TABLE_COLUMNS]
+    absent = [column for column in extra_columns if column not in table.columns]
+    if absent:
+        raise TableColumnsError(f'no columns {absent} in the table')
+    table = table.loc[:, [*TABLE_COLUMNS, *extra_columns]]
+    table[OVERRIDES_COLUMN] = table[OVERRIDES_COLUMN].map(
+        lambda value: value if _is_missing(value) else overrides_text(value)
+    )
 
     empty = [column for column in NON_NULL_IDENTIFIERS if table[column].isna().any()]
     if empty:
         raise TableColumnsError(f'the identifier columns {empty} have empty values; every row needs them')
 
-    for column in (*TEXT_IDENTIFIERS, *PROVENANCE_COLUMNS):
+    for column in (*TEXT_IDENTIFIERS, *TEXT_TRUST_COLUMNS, *PROVENANCE_COLUMNS):
         table[column] = table[column].astype(object).astype('str')  # missing values stay missing (NaN)
     table['stoichiometric'] = _as_bool(table['stoichiometric'])
 
     not_numbers = []
-    for column in ('temperature_K', *DESCRIPTOR_ONLY_KEYS):
+    for column in ('temperature_K', *DESCRIPTOR_ONLY_KEYS, *NUMERIC_TRUST_COLUMNS):
         values = table[column]
         if values.dtype == object or pd.api.types.is_string_dtype(values):
             converted = pd.to_numeric(values.where(values.notna(), np.nan), errors='coerce')
@@ -94,12 +112,20 @@ def normalise_table(frame: pd.DataFrame) -> pd.DataFrame:
         table[column] = values.astype('float64')
     if not_numbers:
         raise TableColumnsError(f'the columns {not_numbers} hold values that are not numbers')
+    for column in extra_columns:
+        converted = pd.to_numeric(table[column], errors='coerce')
+        if not (converted.isna() & table[column].notna()).any():
+            table[column] = converted.astype('float64')
 
     table.index = pd.Index(table.index.astype(str), name=INDEX_COLUMN)
     duplicated = table.index[table.index.duplicated()].unique().tolist()
     if duplicated:
         raise TableColumnsError(f'{INDEX_COLUMN} repeats: {duplicated[:5]}')
     return table
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -117,33 +143,39 @@ def _as_bool(values: pd.Series) -> pd.Series:
     return values.map(convert).astype(bool)
 
 
-def validate_columns(columns, extra_columns: str = 'refuse') -> list[str]:
+def validate_columns(columns, extra_columns: str = 'refuse', keep=()) -> list[str]:
     """Check the columns of a table file; return the unknown columns that are to be ignored.
 
     :param columns: the column names of the file, the index ``row_uuid`` included when present.
     :param extra_columns: ``'refuse'`` (default) or ``'ignore'`` unknown columns.
+    :param keep: columns beyond the table's that are asked for (a target, identifiers): never refused,
+        and each must be present.
     :raises TableColumnsError: naming the missing required columns and, unless ignored, the unknown ones.
     """
     if extra_columns not in ('refuse', 'ignore'):
         raise ValueError(f"extra_columns must be 'refuse' or 'ignore', not {extra_columns!r}")
     columns = [str(column) for column in columns]
-    known = {*TABLE_COLUMNS, INDEX_COLUMN}
+    known = {*TABLE_COLUMNS, INDEX_COLUMN, *keep}
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    not_there = [column for column in keep if column not in columns and column != INDEX_COLUMN]
     unknown = [column for column in columns if column not in known]
     problems = []
     if missing:
         problems.append(f'missing required columns: {", ".join(missing)}')
+    if not_there:
+        problems.append(f'no column {", ".join(not_there)} in the table (named by an option; --join adds columns)')
     if unknown and extra_columns == 'refuse':
         problems.append(
             f'unknown columns: {", ".join(unknown)} '
-            '(pass extra_columns="ignore", or --extra-columns ignore, to skip them)'
+            '(name the ones to use with --keep-columns or --target-column, or pass --extra-columns ignore '
+            '(extra_columns="ignore") to skip them)'
         )
     if problems:
         raise TableColumnsError('; '.join(problems))
     return unknown
 
 
-def write_table(table: pd.DataFrame, path: str | pathlib.Path) -> pathlib.Path:
+def write_table(table: pd.DataFrame, path: str | pathlib.Path, extra_columns=()) -> pathlib.Path:
     """Write the table to ``.csv`` or ``.parquet`` (chosen by the suffix), ``row_uuid`` as the first column.
 
     CSV keeps every float exactly (shortest round-trip representation); NaN is an empty field.
@@ -155,7 +187,7 @@ def write_table(table: pd.DataFrame, path: str | pathlib.Path) -> pathlib.Path:
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise ValueError(f'{path}: a table file is .csv or .parquet, not {path.suffix or "without a suffix"}')
-    table = normalise_table(table)
+    table = normalise_table(table, extra_columns)
     if suffix == '.csv':
         table.to_csv(path, index=True, index_label=INDEX_COLUMN)
     else:
@@ -164,7 +196,7 @@ def write_table(table: pd.DataFrame, path: str | pathlib.Path) -> pathlib.Path:
     return path
 
 
-def read_table(path: str | pathlib.Path, extra_columns: str = 'refuse') -> pd.DataFrame:
+def read_table(path: str | pathlib.Path, extra_columns: str = 'refuse', keep=()) -> pd.DataFrame:
     """Read a table written by :func:`write_table` (or by hand, with the same columns) and check it.
 
     The identifier columns and the 54 descriptor columns are required (a descriptor nobody has is
@@ -173,6 +205,7 @@ def read_table(path: str | pathlib.Path, extra_columns: str = 'refuse') -> pd.Da
     their line in the file (n = 2 for the first data line of a CSV).
 
     :param extra_columns: ``'refuse'`` (default) unknown columns, or ``'ignore'`` them (they are dropped).
+    :param keep: columns beyond the table's to keep (a target, identifiers such as a structure label).
     :raises FileNotFoundError: when there is no such file.
     :raises TableColumnsError: naming missing or unknown columns, or values of the wrong kind.
     :raises MissingDependencyError: for Parquet without pyarrow.
@@ -185,19 +218,20 @@ def read_table(path: str | pathlib.Path, extra_columns: str = 'refuse') -> pd.Da
         raise FileNotFoundError(f'no table file {path}')
     if suffix == '.csv':
         # Text columns as text (a model named "1" stays a string); the numbers are checked by normalise_table.
-        frame = pd.read_csv(path, dtype=dict.fromkeys((*TEXT_IDENTIFIERS, *PROVENANCE_COLUMNS), 'str'))
+        text = (*TEXT_IDENTIFIERS, *TEXT_TRUST_COLUMNS, *PROVENANCE_COLUMNS)
+        frame = pd.read_csv(path, dtype=dict.fromkeys(text, 'str'))
     else:
         _require_pyarrow()
         frame = pd.read_parquet(path, engine='pyarrow')
         if frame.index.name == INDEX_COLUMN:
             frame = frame.reset_index()
-    validate_columns(frame.columns, extra_columns)
+    validate_columns(frame.columns, extra_columns, keep)
     if INDEX_COLUMN in frame.columns:
         frame = frame.set_index(INDEX_COLUMN)
     else:
         frame.index = [f'line-{line}' for line in range(2, len(frame) + 2)]
     try:
-        return normalise_table(frame)
+        return normalise_table(frame, [column for column in keep if column != INDEX_COLUMN])
     except TableColumnsError as exception:
         raise TableColumnsError(f'{path}: {exception}') from exception
 
@@ -239,3 +273,84 @@ def check_single_source(table: pd.DataFrame, allow_mixed: bool = False) -> bool:
 def _pair_counts(table: pd.DataFrame) -> dict[tuple[str, str], int]:
     counts = table.groupby(['engine', 'model'], sort=True).size()
     return {(str(engine), str(model)): int(count) for (engine, model), count in counts.items()}
+
+
+class JoinError(ValueError):
+    """A file to join cannot be joined: no such key column, repeated keys, or column names the table has."""
+
+
+def read_any(path: str | pathlib.Path) -> pd.DataFrame:
+    """A user's ``.csv`` or ``.parquet`` file as it is (no column checks)."""
+    path = pathlib.Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise JoinError(f'{path}: a file to join is .csv or .parquet, not {path.suffix or "without a suffix"}')
+    if not path.is_file():
+        raise FileNotFoundError(f'no file {path}')
+    if path.suffix.lower() == '.csv':
+        return pd.read_csv(path)
+    _require_pyarrow()
+    frame = pd.read_parquet(path, engine='pyarrow')
+    return frame.reset_index() if frame.index.name else frame
+
+
+def _reduced_formula(value) -> str:
+    """The reduced formula pymatgen makes of a formula (``Li14La6Zr4O24`` → ``Li7La3Zr2O12``); the text otherwise."""
+    from pymatgen.core import Composition
+
+    try:
+        return Composition(str(value)).reduced_formula
+    except (ValueError, KeyError, TypeError):
+        return str(value).strip()
+
+
+def join_columns(
+    table: pd.DataFrame, other: pd.DataFrame, on: str, source: str = 'the file'
+) -> tuple[pd.DataFrame, dict]:
+    """Add the columns of ``other`` to the table, matched on the column ``on`` (a table column or ``row_uuid``).
+
+    On ``formula`` both sides are compared as pymatgen's reduced formulas, so ``Li14La6Zr4O24``
+    finds ``Li7La3Zr2O12``. A table row without a match gets NaN (counted and listed in the summary).
+
+    :raises JoinError: for a key column missing on either side, repeated keys in ``other`` (one row per key:
+        aggregate them first), or a column that the table already has.
+    """
+    if on not in other.columns:
+        raise JoinError(f'{source} has no column {on!r} to join on (its columns: {", ".join(map(str, other.columns))})')
+    keys = pd.Series(table.index, index=table.index) if on == INDEX_COLUMN else table.get(on)
+    if keys is None:
+        raise JoinError(
+            f'the table has no column {on!r} to join on: use formula, row_uuid, structure_uuid or a kept column'
+        )
+    other = other.copy()
+    normalise = _reduced_formula if on == 'formula' else (lambda value: str(value).strip())
+    other['_key'] = other[on].map(normalise)
+    repeated = other.loc[other['_key'].duplicated(keep=False), on].astype(str).unique().tolist()
+    if repeated:
+        raise JoinError(
+            f'{source} has several rows for {len(repeated)} values of {on!r} (e.g. {", ".join(repeated[:3])}): '
+            'one row per key; aggregate them first (e.g. their median)'
+        )
+    columns = [column for column in other.columns if column not in (on, '_key')]
+    clash = [column for column in columns if column in table.columns or column == INDEX_COLUMN]
+    if clash:
+        raise JoinError(f'{source} has columns the table already has: {", ".join(map(str, clash))}; rename them')
+    matched = keys.map(normalise).map(other.set_index('_key')[columns].to_dict(orient='index'))
+    joined = table.copy()
+    for column in columns:
+        joined[column] = matched.map(
+            lambda values, column=column: np.nan if not isinstance(values, dict) else values[column]
+        )
+        converted = pd.to_numeric(joined[column], errors='coerce')
+        if not (converted.isna() & joined[column].notna()).any():
+            joined[column] = converted.astype('float64')
+    unmatched = keys[matched.isna()].astype(str).unique().tolist()
+    summary = {
+        'file': source,
+        'on': on,
+        'columns': columns,
+        'rows_matched': int(matched.notna().sum()),
+        'rows_unmatched': int(matched.isna().sum()),
+        'unmatched_keys': unmatched[:20],
+        'file_rows_unused': int((~other['_key'].isin(set(keys.map(normalise)))).sum()),
+    }
+    return joined, summary

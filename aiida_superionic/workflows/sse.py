@@ -20,6 +20,7 @@ from ..calculations.functions.fit_arrhenius import fit_arrhenius
 from ..calculations.functions.generate_md_cells import generate_md_cells
 from ..calculations.functions.merge_descriptors import merge_descriptors
 from ..common.structure_checks import validate_structure
+from ..common.trust import OVERRIDES_COLUMN, protocol_label, pruned_overrides
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.structural import mobile_family
 from .dielectric import DielectricWorkChain
@@ -183,6 +184,13 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             valid_type=orm.Str,
             default=lambda: orm.Str('custom'),
             help='The protocol name recorded in every row (set by `get_builder_from_protocol`).',
+        )
+        spec.input(
+            'protocol_overrides',
+            valid_type=orm.Dict,
+            required=False,
+            help='The overrides the protocol was built with (set by `get_builder_from_protocol`), stored in every '
+            'row beside the protocol label `<protocol>+overrides`.',
         )
         spec.input(
             'group_label',
@@ -391,7 +399,9 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         # A limit for one workstation's cores (the ASE engine on localhost); a cluster's queue needs none.
         builder.max_concurrent_md = orm.Int(inputs['max_concurrent_md'] if engine == 'ase' else 0)
         builder.relax_max_force = orm.Float(inputs['relax_max_force'])
-        builder.protocol = orm.Str(f'{protocol}+test-size' if is_test_size() else protocol)
+        builder.protocol = orm.Str(protocol_label(protocol, overrides, is_test_size()))
+        if pruned_overrides(overrides):
+            builder.protocol_overrides = orm.Dict(pruned_overrides(overrides))
         for name, (workchain, engines) in ZERO_TEMPERATURE.items():
             run = bool(inputs['run'][name]) and engine in engines
             builder[f'run_{name}'] = orm.Bool(run)
@@ -709,6 +719,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             'engine': self.inputs.engine.value,
             'model': model_name,
             'protocol': self.inputs.protocol.value,
+            OVERRIDES_COLUMN: self.inputs.protocol_overrides.get_dict() if 'protocol_overrides' in self.inputs else {},
         }
 
     def fit_arrhenius(self):
@@ -719,7 +730,14 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                 for label, node in self.ctx.md.items()
                 if label.startswith(f'{composition}_') and label not in self.ctx.failed_md
             }
-            if len(runs) < 2:
+            diffusive = [label for label, node in runs.items() if node.get('diffusivity_verdict') == 'diffusive']
+            if len(diffusive) < 2:
+                # Not attempted (no failed calculation for a result that is only not diffusive enough): says why.
+                flagged = sorted(set(runs) - set(diffusive))
+                self.report(
+                    f'{composition}: no Arrhenius fit: {len(diffusive)} diffusive temperatures, 2 needed '
+                    f'(flagged: {", ".join(flagged) or "none"})'
+                )
                 continue
             result, node = fit_arrhenius.run_get_node(
                 **{f'T_{label.split("_", 1)[1]}': value for label, value in runs.items()},

@@ -141,6 +141,7 @@ def compute_trajectory_descriptors(
     else:
         values.update(drop_undefined(vibrations.descriptors()))
         values['velocity_source'] = vibrations.velocity_source
+        values['kinetic_temperature_K'] = vibrations.kinetic_temperature_K  # a trust column of the row
         values['debye_temperature_mass_weighted_K'] = vibrations.debye_temperature_mass_weighted_K
         vdos = orm.ArrayData()
         vdos.set_array('energy_meV', vibrations.energies_meV)

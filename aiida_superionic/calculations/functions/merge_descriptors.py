@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 
+from ...common.trust import OVERRIDES_COLUMN, trust_values
 from ...descriptors.keys import merge_descriptor_row
 
 #: Exit status of bad input: the message starts with its label.
@@ -23,14 +24,19 @@ def merge_descriptors(
     The row holds exactly the 54 descriptor keys of the design (``None`` where a calculation was
     not run or the engine cannot give the quantity: NaN in the table, never zero) and the
     identifiers (formula, mobile species and family, temperature, stoichiometric flag, engine,
-    model or functional, protocol). One ``Dict`` per row means one QueryBuilder projection
+    model or functional, protocol), and the trust columns of :mod:`aiida_superionic.common.trust`
+    (the diffusivity verdict and its reason, σ(D), hops, the analysed MD length, the number of
+    mobile ions, the kinetic temperature, from ``trajectory``; the protocol overrides from the
+    optional identifier ``protocol_overrides``). One ``Dict`` per row means one QueryBuilder projection
     reads the whole table; the inputs link each number to the calculation that made it.
     """
     sources = {
         name: node.get_dict() if node is not None else None
         for name, node in (('trajectory', trajectory), ('structural', structural), ('elastic', elastic))
     }
+    values = identifiers.get_dict()
     try:
-        return orm.Dict(merge_descriptor_row(sources, identifiers.get_dict()))
+        row = merge_descriptor_row(sources, values)
+        return orm.Dict({**row, **trust_values(sources['trajectory'], values.get(OVERRIDES_COLUMN))})
     except ValueError as exception:
         return ExitCode(ERROR_INVALID_INPUT, f'ERROR_INVALID_INPUT: {exception}')
