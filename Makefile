@@ -3,6 +3,7 @@
 #   make demo   set up and run the main job: Li diffusion in Li3N with CHGNet (verdi run examples/submit_sse.py)
 #   make test   set up and run the whole test suite, docs build included (what .ci/run calls)
 #   make scale  only the scale mode: batches on the daemon under faults (PostgreSQL + RabbitMQ, SQLite + ZeroMQ)
+#   make bench  every benchmark in benchmarks/, each printing its targets with met / NOT met (~10 min)
 #
 # torch is installed first, on its own, as the CPU wheel: installed after chgnet, pip would pull a
 # multi-GB CUDA build. On a machine whose pip does not find the CPU wheel by itself, pass the
@@ -18,7 +19,7 @@ TEST_PROCESSES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.superionic-installed
 
-.PHONY: demo test scale install setup lint clean-venv graphviz
+.PHONY: demo test scale bench install setup lint clean-venv graphviz
 
 demo: setup
 	$(BIN)/verdi run examples/submit_sse.py
@@ -39,6 +40,19 @@ test: install
 # (started, or installed from Debian, when not running) and on the embedded default; at most 15 minutes.
 scale: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m scale $(PYTEST_ARGS)
+
+# Every script of benchmarks/ (helpers start with _), one after the other (they time themselves: nothing else of
+# ours should run meanwhile), and the trajectory descriptors again at the length of a typical AIMD run, which has
+# its own target; each prints the date, the load, the commit and every target with met / NOT met. All run even
+# when one fails; the exit status is that of the last failure.
+BENCH_RUNS := $(sort $(notdir $(wildcard benchmarks/[!_]*.py))) "trajectory_descriptors.py --frames 5000 --no-peers"
+
+bench: install
+	@status=0; \
+	for run in $(BENCH_RUNS); do \
+	  echo "python benchmarks/$$run"; \
+	  OMP_NUM_THREADS=1 $(BIN)/python benchmarks/$$run || status=$$?; \
+	done; exit $$status
 
 setup: install
 	$(BIN)/aiida-superionic setup

@@ -44,6 +44,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'tests'))
 
 from vasp_files import random_md_frames, write_vasprun, write_xdatcar
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import footer, header, target
+
 from aiida_superionic.readers.vasp import CHUNK_BYTES, read_vasprun, read_xdatcar
 
 TIMESTEP_FS = 2.0
@@ -51,6 +54,12 @@ NBLOCK = 1
 #: A slightly triclinic cell of a 256-atom argyrodite-like supercell (Å, rows), as the real ones are.
 CELL = np.array([[20.3123, 0.0002, -0.0001], [0.0002, 20.3123, -0.0000], [-0.0001, -0.0000, 20.3124]])
 TOLERANCE_A = 1e-10
+#: Targets of issue 5: at least this many times faster than pymatgen's Xdatcar; peak memory at most this many
+#: positions arrays.
+SPEED_UP_TARGET = 20.0
+MEMORY_TARGET = 3.0
+#: Runs shorter than this have no memory target: the per-chunk buffers (12-25 MiB) outweigh their positions.
+MEMORY_TARGET_FRAMES = 2_000
 
 
 def species_counts(atoms: int) -> tuple[list[str], list[int]]:
@@ -200,8 +209,8 @@ def compare(title: str, path: str, ours: str, peers: list[str], repeats: int, rs
             f'max |dposition| {position_error:.1e} A, max |dcell| {cell_error:.1e} A'
         )
         if peer == 'pymatgen_xdatcar':
-            ratio = peer_seconds / ours_seconds
-            print(f'  target >= 20x faster than pymatgen: {"met" if ratio >= 20 else "NOT met"} ({ratio:.0f}x)')
+            target("speed-up over pymatgen's Xdatcar", peer_seconds / ours_seconds, SPEED_UP_TARGET, 'x', at_least=True)
+        target(f"positions equal to {peer}'s, max |dposition|", position_error, TOLERANCE_A, ' A')
         assert position_error <= TOLERANCE_A, f'{peer} positions differ by {position_error} A'
         assert cell_error <= TOLERANCE_A, f'{peer} cells differ by {cell_error} A'
         peer_result = None
@@ -213,6 +222,10 @@ def compare(title: str, path: str, ours: str, peers: list[str], repeats: int, rs
         for name, value in growth.items():
             if value is not None:
                 print(f'    {name:18s} {value / 2**20:9.1f} MiB = {value / positions_bytes:6.2f}x positions')
+        if growth[ours] is not None and frames >= MEMORY_TARGET_FRAMES:
+            target('our peak-RSS growth / positions', growth[ours] / positions_bytes, MEMORY_TARGET, 'x')
+    elif frames >= MEMORY_TARGET_FRAMES:
+        target('our tracemalloc peak / positions', peak / positions_bytes, MEMORY_TARGET, 'x')
 
 
 def main() -> None:
@@ -231,6 +244,8 @@ def main() -> None:
 
     import pandas
     import pymatgen.core
+
+    header(f'parsing, XDATCAR {args.frames} x {args.atoms}, vasprun.xml {args.vasprun_frames} x {args.atoms}')
 
     print(
         f'machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; numpy {np.__version__}, pandas '
@@ -270,6 +285,7 @@ def main() -> None:
         print(f'wrote a seeded vasprun.xml in {time.perf_counter() - start:.1f} s')
         peers = [] if args.no_peers else ['ase_vasprun', 'pymatgen_vasprun']
         compare('vasprun.xml', vasprun, 'ours_vasprun', peers, args.repeats, not args.no_rss)
+    footer('parsing')
 
 
 if __name__ == '__main__':

@@ -186,6 +186,13 @@ def test_md_through_aiida(aiida_profile, python_code, generate_structure, emt_mo
     np.testing.assert_allclose(results['output_structure'].get_ase().positions, trajectory.get_positions()[-1])
     # The raw trajectory was parsed, not stored a second time.
     assert runner.TRAJECTORY_DATA_FILENAME not in node.outputs.retrieved.base.repository.list_object_names()
+    # Where the job's time went (benchmarks/demo_budget.py): in order, within the job's life, CPU times that add up.
+    timings = results['output_parameters']['timings']
+    moments = ['process_start', 'main_start', 'task_start', 'md_loop_start', 'md_loop_end', 'task_end']
+    assert [timings[key] for key in moments] == sorted(timings[key] for key in moments)
+    assert node.ctime.timestamp() < timings['process_start'] < node.mtime.timestamp()
+    assert 0 < timings['task_start_cpu'] < timings['task_end_cpu']
+    assert 0 < timings['md_loop_cpu'] <= timings['task_end_cpu'] - timings['task_start_cpu']
 
 
 def test_md_wall_time_keeps_the_frames(aiida_profile, python_code, generate_structure, emt_model):

@@ -548,13 +548,37 @@ def test_analysis_rejects_missing_mobile_species():
         analyse_tracer_diffusion(**{**valid_inputs(), 'mobile_species': 'Na'})
 
 
-@pytest.mark.parametrize('bad', [np.nan, np.inf])
-def test_analysis_rejects_non_finite_positions(bad):
-    inputs = valid_inputs()
+@pytest.mark.parametrize('frame', [0, 5, 19, 700, 1199])
+@pytest.mark.parametrize('bad', [np.nan, np.inf, -np.inf])
+def test_analysis_rejects_non_finite_positions(bad, frame):
+    """Found in the unwrapping pass wherever they are: the first frame, a dropped equilibration frame (5 and 19 of
+    the first 0.3 ps), the second chunk of frames, the last frame."""
+    inputs = valid_inputs(frames=1200)
     inputs['positions'] = inputs['positions'].copy()
-    inputs['positions'][5, 3, 1] = bad
+    inputs['positions'][frame, 3, 1] = bad
     with pytest.raises(ValueError, match='NaN or infinite positions'):
-        analyse_tracer_diffusion(**inputs)
+        analyse_tracer_diffusion(**inputs, equilibration_ps=0.3)
+
+
+@pytest.mark.parametrize(
+    ('jumps', 'equilibration_ps', 'message'),
+    [
+        ({700: 3}, 0.0, 'atom 3 \\(Li\\) moves 0.45 of a cell vector between frames 699 and 700'),  # second chunk
+        ({700: 3}, 2.0, 'between frames 699 and 700'),  # counted in the run, not from the first frame kept
+        ({10: 12}, 2.0, 'atom 12 \\(S\\) moves 0.45 .* between frames 9 and 10'),  # in the dropped frames
+        ({900: 3, 100: 12}, 0.0, 'atom 12 \\(S\\) .* between frames 99 and 100'),  # the first of two
+    ],
+)
+def test_analysis_rejects_a_jump_unwrapping_cannot_follow(jumps, equilibration_ps, message):
+    inputs = valid_inputs(frames=1200)
+    inputs['positions'] = inputs['positions'].copy()
+    for frame, atom in jumps.items():
+        inputs['positions'][frame:, atom, 0] += 0.55 * 6.0  # seen as 0.45 of the cell the other way
+    with pytest.raises(ValueError, match=message):
+        analyse_tracer_diffusion(**inputs, equilibration_ps=equilibration_ps)
+    for frame, atom in jumps.items():  # the same jumps at 0.35 of the cell can be followed
+        inputs['positions'][frame:, atom, 0] -= 0.2 * 6.0
+    assert analyse_tracer_diffusion(**inputs, equilibration_ps=equilibration_ps).mobile_ions == 8
 
 
 @pytest.mark.parametrize(

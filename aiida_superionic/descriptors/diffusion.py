@@ -5,6 +5,7 @@ Pure numerics (no AiiDA): the calcfunction ``compute_trajectory_descriptors`` is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -13,14 +14,15 @@ from .constants import MOBILE_SPECIES_PRECEDENCE
 from .msd import (
     MAX_FRAME_STEP_FRACTION,
     DiffusionFit,
+    FrameStepError,
     HopCount,
     _all_finite,
     _as_index,
     _minimum_image_step_chunks,
     _msd_sums,
+    check_frame_steps,
     count_hops,
     fit_diffusion_coefficient,
-    largest_frame_step_fraction,
     minimum_pair_distance,
     paper_fit_window,
 )
@@ -150,27 +152,23 @@ def _tracer_diffusion(
             f'inconsistent trajectory: {frames} frames x {atoms} atoms, {len(times_ps)} times, '
             f'{len(symbols)} symbols, {len(masses)} masses'
         )
-    if not _all_finite(positions):
+    # Non-finite positions and steps that unwrapping cannot follow are found in the unwrapping pass (a separate
+    # pass over the whole trajectory costs as much as the unwrapping): here only the first frame is checked.
+    if not _all_finite(positions[:1]):
         raise ValueError('the trajectory contains NaN or infinite positions')
     mobile_mask = np.array([symbol == mobile_species for symbol in symbols])
     if not mobile_mask.any():
         raise ValueError(f'no atom of the mobile species {mobile_species} in the trajectory ({sorted(set(symbols))})')
 
     cells = np.broadcast_to(np.asarray(cells, dtype=float), (frames, 3, 3))
-    step_fraction, frame, atom = largest_frame_step_fraction(positions, cells)
-    if step_fraction > MAX_FRAME_STEP_FRACTION:
-        raise ValueError(
-            f'atom {atom} ({symbols[atom]}) moves {step_fraction:.2f} of a cell vector between frames {frame - 1} and '
-            f'{frame}: beyond {MAX_FRAME_STEP_FRACTION} the nearest periodic image may not be the true one (a jump '
-            'of half a cell cannot be unwrapped): write frames more often, or check that joined segments continue '
-            'each other'
-        )
     # Checked on the whole run before equilibration frames are dropped: otherwise decreasing times
     # leave only the first frame and the error wrongly blames a too short run.
     if np.any(np.diff(times_ps) <= 0):
         raise ValueError('the frames must be equally spaced in time and increasing')
     # the times increase, so the kept frames (t >= t0 + equilibration) are a slice: views, not copies
     first_kept = int(np.searchsorted(times_ps, times_ps[0] + equilibration_ps - 1e-9))
+    with _frame_steps_named(symbols, 0):  # the dropped frames too: a run that cannot be unwrapped is refused whole
+        check_frame_steps(positions[: first_kept + 1], cells[: first_kept + 1])
     positions, cells, times_ps = positions[first_kept:], cells[first_kept:], times_ps[first_kept:]
     frames = len(times_ps)
     first, last = paper_fit_window(frames)
@@ -179,7 +177,9 @@ def _tracer_diffusion(
         raise ValueError('the frames must be equally spaced in time and increasing')
     frame_interval_ps = float(steps[0])
 
-    mobile_positions = _drift_corrected_time_rows(positions, cells, masses, mobile_mask).transpose(2, 0, 1)
+    with _frame_steps_named(symbols, first_kept):
+        mobile_positions = _drift_corrected_time_rows(positions, cells, masses, mobile_mask, check_steps=True)
+    mobile_positions = mobile_positions.transpose(2, 0, 1)
     msd_xyz, off_diagonal_xyz = _msd_sums(mobile_positions, last, cross=off_diagonal)
     lag_times_ps = np.arange(last + 1) * frame_interval_ps
     fit = fit_diffusion_coefficient(lag_times_ps, msd_xyz.sum(axis=1), fit_start_ps=lag_times_ps[first])
@@ -206,8 +206,28 @@ def _tracer_diffusion(
     return tracer, off_diagonal_xyz
 
 
+@contextlib.contextmanager
+def _frame_steps_named(symbols: list[str], first_frame: int):
+    """Turn a :class:`FrameStepError` of positions that start at frame ``first_frame`` of the run into the
+    user's message: the atom with its element, the frames counted in the run, what to do."""
+    try:
+        yield
+    except FrameStepError as error:
+        frame = error.frame + first_frame
+        raise ValueError(
+            f'atom {error.atom} ({symbols[error.atom]}) moves {error.fraction:.2f} of a cell vector between frames '
+            f'{frame - 1} and {frame}: beyond {MAX_FRAME_STEP_FRACTION} the nearest periodic image may not be the '
+            'true one (a jump of half a cell cannot be unwrapped): write frames more often, or check that joined '
+            'segments continue each other'
+        ) from None
+
+
 def _drift_corrected_time_rows(
-    positions: np.ndarray, cells: np.ndarray, masses: np.ndarray, selected_mask: np.ndarray
+    positions: np.ndarray,
+    cells: np.ndarray,
+    masses: np.ndarray,
+    selected_mask: np.ndarray,
+    check_steps: bool = False,
 ) -> np.ndarray:
     """Return the selected atoms unwrapped, minus the framework drift, as time-contiguous rows.
 
@@ -223,6 +243,8 @@ def _drift_corrected_time_rows(
     :param cells: cell vectors as rows in Å, shape ``(frames, 3, 3)`` or ``(3, 3)``.
     :param masses: masses in amu, shape ``(atoms,)``.
     :param selected_mask: boolean mask of the atoms to return (the mobile ions).
+    :param check_steps: check every step on the way (``msd._check_fractional_steps``): FrameStepError for a
+        step unwrapping cannot follow, ValueError for non-finite positions.
     :return: positions in Å, shape ``(selected atoms, 3, frames)`` (``.transpose(2, 0, 1)`` gives
         the usual ``(frames, atoms, 3)`` view).
     """
@@ -234,7 +256,7 @@ def _drift_corrected_time_rows(
     rows = np.empty((int(selected_mask.sum()), positions.shape[2], frames))
     rows[:, :, 0] = 0.0
     weighted_steps = np.zeros((frames, positions.shape[2])) if weights.size else None
-    for start, stop, steps in _minimum_image_step_chunks(positions, cells):
+    for start, stop, steps in _minimum_image_step_chunks(positions, cells, check_steps=check_steps):
         if weighted_steps is not None:
             weighted_steps[start:stop] = np.matmul(weights, steps[:, framework])
         rows[:, :, start:stop] = steps[:, selected].transpose(1, 2, 0)

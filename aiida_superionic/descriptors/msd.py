@@ -110,32 +110,6 @@ def _multiply_vectors(vectors: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return product
 
 
-def _minimum_image_step_chunks(positions: np.ndarray, cells: np.ndarray, chunk: int = UNWRAP_FRAME_CHUNK):
-    """Yield ``(start, stop, steps)`` for the frames ``1..frames-1`` in chunks: the Cartesian
-    minimum-image steps from frame ``t - 1`` to ``t`` for ``start <= t < stop``, a new array of
-    shape ``(stop - start, atoms, 3)`` (the fractional step in the cell of frame ``t`` minus its
-    rounding, as :func:`unwrap_positions` takes them)."""
-    frames = positions.shape[0]
-    cells = np.broadcast_to(np.asarray(cells, dtype=float), (frames, 3, 3))
-    fixed = _fixed_cell(cells)
-    inverse_cells = np.linalg.inv(fixed) if fixed is not None else np.linalg.inv(cells)
-    rounded = None
-    for start in range(1, frames, chunk):
-        stop = min(start + chunk, frames)
-        steps = positions[start:stop] - positions[start - 1 : stop - 1]
-        if fixed is not None:
-            fractional = _multiply_vectors(steps, inverse_cells)
-            if rounded is None or rounded.shape != fractional.shape:
-                rounded = np.empty_like(fractional)
-            np.rint(fractional, out=rounded)
-            fractional -= rounded
-            yield start, stop, _multiply_vectors(fractional, fixed)
-        else:
-            fractional = np.einsum('tnj,tjk->tnk', steps, inverse_cells[start:stop])
-            fractional -= np.rint(fractional)
-            yield start, stop, np.einsum('tnj,tjk->tnk', fractional, cells[start:stop])
-
-
 #: Largest step between consecutive frames, as a fraction of a cell vector, that the analysis accepts. Unwrapping
 #: takes the periodic image nearest to the previous frame, which is the true one only for steps under half a cell;
 #: a step seen near that bound means the frames are written too rarely to follow the atoms (and a true step beyond
@@ -143,32 +117,86 @@ def _minimum_image_step_chunks(positions: np.ndarray, cells: np.ndarray, chunk: 
 MAX_FRAME_STEP_FRACTION = 0.4
 
 
-def largest_frame_step_fraction(positions: np.ndarray, cells: np.ndarray) -> tuple[float, int, int]:
-    """Return ``(fraction, frame, atom)``: the largest minimum-image step of any atom between consecutive frames,
-    along any cell vector, as a fraction of that vector (0 to 0.5), and where it happens (``frame`` is the later of
-    the two frames). ``(0.0, 0, 0)`` for fewer than two frames.
+class FrameStepError(ValueError):
+    """A minimum-image step between consecutive frames beyond ``MAX_FRAME_STEP_FRACTION`` of a cell vector.
+
+    :ivar fraction: the step along the cell vector, as a fraction of it (up to 0.5).
+    :ivar frame: the later of the two frames, counted in the positions given.
+    :ivar atom: the atom that makes the step.
+    """
+
+    def __init__(self, fraction: float, frame: int, atom: int):
+        self.fraction, self.frame, self.atom = fraction, frame, atom
+        super().__init__(
+            f'atom {atom} moves {fraction:.2f} of a cell vector between frames {frame - 1} and {frame}: beyond '
+            f'{MAX_FRAME_STEP_FRACTION} the nearest periodic image may not be the true one'
+        )
+
+
+def _check_fractional_steps(fractional: np.ndarray, start: int) -> None:
+    """Raise :class:`FrameStepError` for the first frame of a chunk of minimum-image fractional steps
+    ``(chunk, atoms, 3)`` (frames ``start``, ``start + 1``, ...) with a step beyond ``MAX_FRAME_STEP_FRACTION``,
+    naming the largest step of that frame, or a ValueError for non-finite steps (positions that are NaN or
+    infinite in either frame). Two reductions of a chunk that is in cache: the check costs little in the
+    unwrapping pass, where it runs (a separate pass over the trajectory cost as much as the whole unwrapping)."""
+    bound = MAX_FRAME_STEP_FRACTION
+    if fractional.max() <= bound and fractional.min() >= -bound:  # False for NaN
+        return
+    magnitude = np.abs(fractional).max(axis=2)
+    if not np.all(np.isfinite(magnitude)):
+        raise ValueError('the trajectory contains NaN or infinite positions')
+    frame = int(np.flatnonzero((magnitude > bound).any(axis=1))[0])
+    atom = int(np.argmax(magnitude[frame]))
+    raise FrameStepError(float(magnitude[frame, atom]), start + frame, atom)
+
+
+def _minimum_image_step_chunks(
+    positions: np.ndarray, cells: np.ndarray, chunk: int = UNWRAP_FRAME_CHUNK, check_steps: bool = False
+):
+    """Yield ``(start, stop, steps)`` for the frames ``1..frames-1`` in chunks: the Cartesian
+    minimum-image steps from frame ``t - 1`` to ``t`` for ``start <= t < stop``, a new array of
+    shape ``(stop - start, atoms, 3)`` (the fractional step in the cell of frame ``t`` minus its
+    rounding, as :func:`unwrap_positions` takes them). With ``check_steps``, each chunk's steps are
+    checked before it is yielded (:func:`_check_fractional_steps`): :class:`FrameStepError` for a step
+    that unwrapping cannot follow, ValueError for non-finite positions."""
+    frames = positions.shape[0]
+    cells = np.broadcast_to(np.asarray(cells, dtype=float), (frames, 3, 3))
+    fixed = _fixed_cell(cells)
+    inverse_cells = np.linalg.inv(fixed) if fixed is not None else np.linalg.inv(cells)
+    rounded = None
+    for start in range(1, frames, chunk):
+        stop = min(start + chunk, frames)
+        with np.errstate(invalid='ignore'):  # inf - inf of non-finite positions: NaN, which the check reports
+            steps = positions[start:stop] - positions[start - 1 : stop - 1]
+            if fixed is not None:
+                fractional = _multiply_vectors(steps, inverse_cells)
+                if rounded is None or rounded.shape != fractional.shape:
+                    rounded = np.empty_like(fractional)
+                np.rint(fractional, out=rounded)
+                fractional -= rounded
+            else:
+                fractional = np.einsum('tnj,tjk->tnk', steps, inverse_cells[start:stop])
+                fractional -= np.rint(fractional)
+        if check_steps:
+            _check_fractional_steps(fractional, start)
+        if fixed is not None:
+            yield start, stop, _multiply_vectors(fractional, fixed)
+        else:
+            yield start, stop, np.einsum('tnj,tjk->tnk', fractional, cells[start:stop])
+
+
+def check_frame_steps(positions: np.ndarray, cells: np.ndarray) -> None:
+    """Raise :class:`FrameStepError` if an atom moves more than ``MAX_FRAME_STEP_FRACTION`` of a cell vector
+    between consecutive frames (at the first such frame), ValueError for non-finite positions.
 
     :param positions: Cartesian positions in Å, shape ``(frames, atoms, 3)``, wrapped or not.
     :param cells: cell vectors as rows in Å, shape ``(frames, 3, 3)`` or ``(3, 3)``.
     """
     positions = np.asarray(positions, dtype=float)
-    frames = positions.shape[0]
-    cells = np.broadcast_to(np.asarray(cells, dtype=float), (frames, 3, 3))
-    fixed = _fixed_cell(cells)
-    inverse_cells = np.linalg.inv(fixed) if fixed is not None else np.linalg.inv(cells)
-    largest, where = 0.0, (0, 0)
-    for start in range(1, frames, UNWRAP_FRAME_CHUNK):
-        stop = min(start + UNWRAP_FRAME_CHUNK, frames)
-        steps = positions[start:stop] - positions[start - 1 : stop - 1]
-        if fixed is not None:
-            fractional = _multiply_vectors(steps, inverse_cells)
-        else:
-            fractional = np.einsum('tnj,tjk->tnk', steps, inverse_cells[start:stop])
-        fractional = np.abs(fractional - np.rint(fractional)).max(axis=2)
-        index = np.unravel_index(np.argmax(fractional), fractional.shape)
-        if fractional[index] > largest:
-            largest, where = float(fractional[index]), (start + int(index[0]), int(index[1]))
-    return largest, where[0], where[1]
+    if not _all_finite(positions[:1]):
+        raise ValueError('the trajectory contains NaN or infinite positions')
+    for _ in _minimum_image_step_chunks(positions, cells, check_steps=True):
+        pass
 
 
 def _displacement_chunks(positions: np.ndarray, cells: np.ndarray, chunk: int = UNWRAP_FRAME_CHUNK):

@@ -311,6 +311,18 @@ def _structure_of(atoms) -> dict:
     }
 
 
+def _process_start_epoch() -> float | None:
+    """When this Python process started, in seconds since the epoch (Linux's ``/proc``; None elsewhere): the
+    interpreter's start and the imports before ``main`` count in a job's cost but not in ``_Clock``."""
+    try:
+        with open('/proc/self/stat') as stat, open('/proc/uptime') as uptime:
+            start_ticks = int(stat.read().rsplit(')', 1)[1].split()[19])  # field 22, starttime, in clock ticks
+            seconds_since_boot = float(uptime.read().split()[0])
+        return time.time() - seconds_since_boot + start_ticks / os.sysconf('SC_CLK_TCK')
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Clock:
     """Tells when to stop: the wall-time limit is near or a SIGTERM arrived."""
 
@@ -423,6 +435,7 @@ def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict
     progress = _Progress(equilibration_steps + production_steps, clock)
     status, message, phase = 'finished', '', 'equilibration'
     equilibration_done = production_done = 0
+    loop_start, loop_cpu = time.time(), time.process_time()
     try:
         for done in range(1, equilibration_steps + 1):
             dynamics.run(1)
@@ -463,7 +476,9 @@ def run_md(atoms, parameters: dict, folder: pathlib.Path, clock: _Clock) -> dict
         status, message = 'unstable', str(instability)
     finally:
         writer.close()
+        loop_end, loop_cpu = time.time(), time.process_time() - loop_cpu
     result = {
+        'md_loop_timings': [loop_start, loop_end, loop_cpu],
         'md_status': status,
         'md_message': message,
         'frames_written': writer.frames,
@@ -496,6 +511,10 @@ def main(input_path: str) -> int:
     threads = int(payload.get('threads', 1))  # OMP_NUM_THREADS is exported by the job script
     clock = _Clock(payload.get('max_wallclock_seconds'))
     output = {'status': 'started', 'task': payload['task'], 'threads': threads}
+    # Where the job's time goes (benchmarks/demo_budget.py reads them), in seconds since the epoch: the process
+    # start (interpreter, imports), the task's start (model loaded) and end, the MD loop's; and the CPU time of
+    # the process at the task's start and end, and of the MD loop.
+    timings = output['timings'] = {'process_start': _process_start_epoch(), 'main_start': time.time()}
     exit_status = 0
     try:
         atoms = _atoms_from_input(payload['structure'])
@@ -514,11 +533,15 @@ def main(input_path: str) -> int:
         except ValueError as exception:
             output.update(status='model_mismatch', error=str(exception))
             return 3
+        timings['task_start'], timings['task_start_cpu'] = time.time(), time.process_time()
         try:
             output.update(TASKS[payload['task']](atoms, payload.get('parameters', {}), folder, clock))
             output['status'] = output.pop('md_status', 'finished')
         except StopRequested as stop:
             output.update(status='walltime', error=str(stop))
+        timings['task_end'], timings['task_end_cpu'] = time.time(), time.process_time()
+        if 'md_loop_timings' in output:
+            timings['md_loop_start'], timings['md_loop_end'], timings['md_loop_cpu'] = output.pop('md_loop_timings')
     except Exception as exception:  # report any calculator failure in the output, then fail
         output.update(status='calculator_failed', error=f'{type(exception).__name__}: {exception}')
         output['traceback'] = traceback.format_exc()
