@@ -84,7 +84,8 @@ def test_ordering_keeps_composition_mobile_species_and_budget(name):
     # Electrostatically ranked, lowest first, distinct; the seed recorded.
     assert result.method in (ELECTROSTATIC, QUENCHED)
     energies = result.ewald_energies_eV
-    assert energies == sorted(energies) and len(set(energies)) == len(energies)
+    assert energies == sorted(energies)
+    assert len(set(energies)) == len(energies)
     record = result.as_dict()
     assert record['seed'] == 7
     assert record['supercell'] == list(plan.scaling)
@@ -122,7 +123,8 @@ def test_refusal_names_sites_and_budget():
         plan_supercell(structure, 100, TOLERANCE)
     message = str(refused.value)
     assert 'within 100 atoms' in message
-    assert 'Y2' in message and 'Y3' in message
+    assert 'Y2' in message
+    assert 'Y3' in message
     assert 'needs 5 cells (150 atoms)' in message
     assert 'raise the atom budget to 150' in message
 
