@@ -47,15 +47,20 @@ def check_ordering(node, results, structure, mobile: str, budget: int, tolerance
     assert ordering['mobile_species'] == mobile
     ordered = results['structure']
     assert mobile in ordered.get_symbols_set()
-    counts = {element: 0 for element in ordering['composition_after']}
+    counts = dict.fromkeys(ordering['composition_after'], 0)
     for symbol in ordered.get_ase().get_chemical_symbols():
         counts[symbol] += 1
     assert counts == ordering['composition_after']
     # The lowest energy chosen, among the energies the tasks gave.
     energies = ordering['energies_eV']
     assert ordering['chosen'] == min(range(len(energies)), key=lambda i: energies[i])
-    tasks = {link.link_label: link.node for link in node.base.links.get_outgoing(link_type=LinkType.CALL_WORK).all()}
-    assert sorted(tasks) == [f'candidate_{i}' for i in range(ordering['candidates'])]
+    called = {link.link_label: link.node for link in node.base.links.get_outgoing(link_type=LinkType.CALL_WORK).all()}
+    labels = [f'candidate_{i}' for i in range(ordering['candidates'])]
+    assert sorted(called) == sorted(labels + [f'relax_{label}' for label in labels])
+    tasks = {label: called[label] for label in labels}  # the static energies of the relaxed candidates
+    for label in labels:  # each static task computed the structure its candidate's short relaxation ended with
+        assert tasks[label].inputs.structure.uuid == called[f'relax_{label}'].outputs.structure.uuid
+        assert called[f'relax_{label}'].inputs.structure.uuid == results['candidates'][label].uuid
     for label, task in tasks.items():
         assert task.outputs.energy.value == pytest.approx(energies[int(label.split('_')[1])])
     assert ordered.uuid == tasks[f'candidate_{ordering["chosen"]}'].outputs.structure.uuid

@@ -129,8 +129,8 @@ def electrostatic_candidates(supercell, states: dict, count: int) -> tuple[list,
     decorated = supercell.copy()
     decorated.add_oxidation_state_by_element(states)
     transformation = OrderDisorderedStructureTransformation(algo=OrderDisorderedStructureTransformation.ALGO_FAST)
-    # More than asked: symmetry-equivalent configurations come out with the same energy and are dropped below.
-    ranked = transformation.apply_transformation(decorated, return_ranked_list=max(count * 4, count + 4))
+    # Many more than asked: symmetry-equivalent configurations come out with the same energy and are dropped below.
+    ranked = transformation.apply_transformation(decorated, return_ranked_list=max(count * 25, 50))
     candidates, energies = [], []
     for entry in ranked:
         energy = float(entry['energy'])

@@ -137,10 +137,18 @@ class TaskEngineMixin:
     def engine(self) -> str:
         return self.inputs.engine.value
 
-    def submit_task(self, structure: orm.StructureData, parameters: dict, label: str, **engine_changes):
+    def submit_task(
+        self,
+        structure: orm.StructureData,
+        parameters: dict,
+        label: str,
+        max_iterations: int | None = None,
+        **engine_changes,
+    ):
         """Submit one task of the chosen engine, linked as ``label``; return the future node.
 
         :param parameters: the task parameters (``task.task_parameters``).
+        :param max_iterations: the jobs the task may run (restarts included); by default the task's own limit.
         :param engine_changes: entries replaced in the engine's namespace (e.g. ``charge`` on VASP); None removes one.
         """
         process_class = task_workchain(self.engine)
@@ -150,6 +158,8 @@ class TaskEngineMixin:
         inputs['structure'] = structure
         inputs['parameters'] = orm.Dict(parameters)
         inputs['metadata'] = {'call_link_label': label}
+        if max_iterations is not None:
+            inputs['max_iterations'] = orm.Int(max_iterations)
         node = self.submit(process_class, **inputs)
         self.report(f'launched {parameters["task"]} `{label}` <{node.pk}> on {structure.get_formula()}')
         return node

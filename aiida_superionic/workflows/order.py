@@ -8,6 +8,7 @@ from aiida.engine import ToContext, WorkChain
 from ..calculations.functions.choose_ordered_candidate import choose_ordered_candidate
 from ..calculations.functions.generate_ordered_candidates import generate_ordered_candidates
 from ..common.structure_checks import validate_structure_or_disordered
+from ..structures.ordering import order_structure
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .task import task_parameters
@@ -31,6 +32,26 @@ def validate_positive(port: str):
         return None
 
     return validator
+
+
+def planned_ordered_structure(
+    structure: orm.StructureData, builder, mobile_species: str | None = None
+) -> orm.StructureData:
+    """An ordered stand-in (unstored) of the supercell that ``builder`` (of ``OrderWorkChain``) will make from
+    ``structure``: its first electrostatic candidate, without the engine. For the protocol builders of a parent,
+    whose supercells and settings follow the ordered cell; and a refusal before anything is stored.
+
+    :raises ValueError: the ordering's refusal (``OrderingError``): the sites, the budget needed, a missing mobile ion.
+    """
+    result = order_structure(
+        structure.get_pymatgen_structure(),
+        max_atoms=builder.max_atoms.value,
+        occupancy_tolerance=builder.occupancy_tolerance.value,
+        candidates=1,
+        seed=builder.seed.value,
+        mobile_species=mobile_species,
+    )
+    return orm.StructureData(pymatgen=result.candidates[0])
 
 
 class OrderWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain):
@@ -97,7 +118,7 @@ class OrderWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain):
         )
         cls.define_engines(spec)
         spec.inputs.validator = validate_inputs
-        spec.outline(cls.generate, cls.run_candidates, cls.choose)
+        spec.outline(cls.generate, cls.run_relaxations, cls.run_energies, cls.choose)
         spec.output(
             'structure',
             valid_type=orm.StructureData,
@@ -148,24 +169,40 @@ class OrderWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain):
         )
         return None
 
-    def run_candidates(self):
+    def run_relaxations(self):
+        """A short relaxation of each candidate at fixed cell: one job of at most ``relax_max_steps`` steps, the
+        same for every candidate, converged or not (the ranking needs the relaxed order, not a converged one)."""
         parameters = task_parameters(
             'relax',
             relax_cell=False,
             fmax_eV_A=self.inputs.relax_max_force.value,
             max_steps=self.inputs.relax_max_steps.value,
         )
-        return ToContext(
-            **{
-                label: self.submit_task(structure, parameters, label)
-                for label, structure in self.ctx.candidates.items()
-            }
-        )
+        futures = {
+            f'relax_{label}': self.submit_task(structure, parameters, f'relax_{label}', max_iterations=1)
+            for label, structure in self.ctx.candidates.items()
+        }
+        return ToContext(**futures)
+
+    def run_energies(self):
+        """The energy of each relaxed candidate (a static task: a relaxation stopped at its step limit gives its
+        last structure but no energy)."""
+        futures, self.ctx.failures = {}, []
+        for label in self.ctx.candidates:
+            node = self.ctx[f'relax_{label}']
+            if 'structure' not in node.outputs:
+                self.ctx.failures.append(f'{label}: {describe_process(node)}')
+                self.report(f'{label}: the relaxation gave no structure, it cannot be chosen: {describe_process(node)}')
+                continue
+            futures[label] = self.submit_task(node.outputs.structure, task_parameters('static'), label)
+        return ToContext(**futures)
 
     def choose(self):
-        energies, failures = {}, []
+        energies, failures = {}, list(self.ctx.failures)
         for label in self.ctx.candidates:
-            node = self.ctx[label]
+            node = self.ctx.get(label)
+            if node is None:
+                continue
             if node.is_finished_ok:
                 energies[label] = node.outputs.energy
             else:

@@ -17,6 +17,7 @@ def merge_descriptors(
     trajectory: orm.Dict | None = None,
     structural: orm.Dict | None = None,
     elastic: orm.Dict | None = None,
+    ordering: orm.Dict | None = None,
 ) -> orm.Dict | ExitCode:
     """Merge the descriptors of one MD run, its structure and its elastic tensor into one table row.
 
@@ -25,12 +26,23 @@ def merge_descriptors(
     identifiers (formula, mobile species and family, temperature, stoichiometric flag, engine,
     model or functional, protocol). One ``Dict`` per row means one QueryBuilder projection
     reads the whole table; the inputs link each number to the calculation that made it.
+
+    With ``ordering`` (the record of ``superionic.order``: the material's structure was disordered), the row also
+    records ``ordered_from_disordered`` (True), ``ordering_supercell`` (of the CIF's cell) and
+    ``composition_change`` (element → relative change of its number of atoms); these are beside the table's
+    columns, which the export reads by name.
     """
     sources = {
         name: node.get_dict() if node is not None else None
         for name, node in (('trajectory', trajectory), ('structural', structural), ('elastic', elastic))
     }
     try:
-        return orm.Dict(merge_descriptor_row(sources, identifiers.get_dict()))
+        row = merge_descriptor_row(sources, identifiers.get_dict())
+        if ordering is not None:
+            record = ordering.get_dict()
+            row['ordered_from_disordered'] = bool(record['ordered_from_disordered'])
+            row['ordering_supercell'] = record['supercell']
+            row['composition_change'] = record.get('composition_change', {})
+        return orm.Dict(row)
     except ValueError as exception:
         return ExitCode(ERROR_INVALID_INPUT, f'ERROR_INVALID_INPUT: {exception}')
