@@ -133,7 +133,7 @@ def test_dry_run_and_order_as_the_docs_type_them(tmp_path):
     (tmp_path / 'cifs' / 'broken.cif').write_text('data_broken\n_cell_length_a 3\n')
     command = pathlib.Path(sys.executable).parent / 'aiida-superionic'
     result = subprocess.run(
-        [str(command), 'launch', 'cifs', '--dry-run'], cwd=tmp_path, capture_output=True, text=True, check=False
+        [str(command), 'launch', 'cifs/', '--dry-run'], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'Traceback' not in result.stderr

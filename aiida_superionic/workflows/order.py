@@ -185,26 +185,28 @@ class OrderWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain):
         return ToContext(**futures)
 
     def run_energies(self):
-        """The energy of each relaxed candidate (a static task: a relaxation stopped at its step limit gives its
-        last structure but no energy)."""
-        futures, self.ctx.failures = {}, []
+        """The energy of each relaxed candidate: the relaxation's own when it converged; a static task on the last
+        structure of one stopped at its step limit (it gives that structure but no energy)."""
+        futures, self.ctx.failures, self.ctx.converged = {}, [], []
         for label in self.ctx.candidates:
             node = self.ctx[f'relax_{label}']
-            if 'structure' not in node.outputs:
+            if node.is_finished_ok:
+                self.ctx.converged.append(label)
+            elif 'structure' in node.outputs:
+                futures[label] = self.submit_task(node.outputs.structure, task_parameters('static'), label)
+            else:
                 self.ctx.failures.append(f'{label}: {describe_process(node)}')
                 self.report(f'{label}: the relaxation gave no structure, it cannot be chosen: {describe_process(node)}')
-                continue
-            futures[label] = self.submit_task(node.outputs.structure, task_parameters('static'), label)
         return ToContext(**futures)
 
     def choose(self):
-        energies, failures = {}, list(self.ctx.failures)
+        energies, structures, failures = {}, {}, list(self.ctx.failures)
         for label in self.ctx.candidates:
-            node = self.ctx.get(label)
+            node = self.ctx[f'relax_{label}'] if label in self.ctx.converged else self.ctx.get(label)
             if node is None:
                 continue
             if node.is_finished_ok:
-                energies[label] = node.outputs.energy
+                energies[label], structures[label] = node.outputs.energy, node.outputs.structure
             else:
                 failures.append(f'{label}: {describe_process(node)}')
                 self.report(f'{label} failed and cannot be chosen: {describe_process(node)}')
@@ -213,7 +215,7 @@ class OrderWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain):
         ordering = choose_ordered_candidate(self.ctx.ordering, **energies, metadata={'call_link_label': 'choose'})
         chosen = ordering['chosen']
         self.out('ordering', ordering)
-        self.out('structure', self.ctx[f'candidate_{chosen}'].outputs.structure)
+        self.out('structure', structures[f'candidate_{chosen}'])
         self.report(
             f'candidate_{chosen} chosen: {ordering["energies_eV_per_atom"][chosen]:.5f} eV/atom; spread '
             f'{ordering["energy_spread_eV_per_atom"] * 1000:.2f} meV/atom over {len(energies)} candidates'
