@@ -125,20 +125,7 @@ def launch_fates(fates: list, engine: str, protocol: str, group_label: str, mobi
     help='Read and order every CIF (candidates ranked by electrostatics only, no engine) and print the table; '
     'submit nothing. Needs no profile.',
 )
-def cmd_launch(
-    folder,
-    profile_name,
-    protocol,
-    engine,
-    group_label,
-    code_label,
-    model,
-    potential_family,
-    potentials,
-    code_gamma_label,
-    mobile_species,
-    dry_run,
-):
+def cmd_launch(folder, mobile_species, dry_run, **options):
     """Submit one SseWorkChain per *.cif in FOLDER to the daemon (start it with `verdi daemon start`).
 
     Every CIF gets a line in one table: ordered as given, ordered from disordered (the supercell and the
@@ -149,23 +136,11 @@ def cmd_launch(
     paths = sorted(folder.glob('*.cif'))
     if not paths:
         raise click.ClickException(f'no *.cif file in {folder}')
-    settings = order_protocol_inputs(protocol)
+    settings = order_protocol_inputs(options['protocol'])
     ordering = (settings['max_atoms'], settings['occupancy_tolerance'], settings['candidates'], settings['seed'])
     fates = [cif_fate(path, *ordering, mobile_species) for path in paths]
     if not dry_run:
-        submit_fates(
-            fates,
-            profile_name,
-            protocol,
-            engine,
-            group_label,
-            code_label,
-            model,
-            potential_family,
-            potentials,
-            code_gamma_label,
-            mobile_species,
-        )
+        submit_fates(fates, mobile_species=mobile_species, **options)
     echo_fates(fates)
     if dry_run:
         click.echo(
@@ -178,12 +153,14 @@ def cmd_launch(
         raise click.ClickException(f'{len(refused)} of {len(fates)} CIFs refused (see the table){others}')
     if not dry_run:
         click.echo(
-            f'Follow with `verdi process list`; the table: `aiida-superionic export table.csv -G {group_label}`.'
+            'Follow with `verdi process list`; the table: '
+            f'`aiida-superionic export table.csv -G {options["group_label"]}`.'
         )
 
 
 def submit_fates(
     fates,
+    *,
     profile_name,
     protocol,
     engine,
