@@ -79,9 +79,10 @@ def main() -> int:
     )
     for index in range(record['candidates']):
         label = f'candidate_{index}'
-        relax, static = called[f'relax_{label}'], called[label]
+        relax, static = called[f'relax_{label}'], called.get(label)  # a static only after an unconverged relax
+        energy_job = f' + energy {job_seconds(static):5.1f} s' if static is not None else ' (converged)'
         print(
-            f'  {label}: relax {job_seconds(relax):6.1f} s + energy {job_seconds(static):5.1f} s, '
+            f'  {label}: relax {job_seconds(relax):6.1f} s{energy_job}, '
             f'E = {record["energies_eV_per_atom"][index]:.5f} eV/atom'
             + ('  <- chosen' if index == record['chosen'] else '')
         )

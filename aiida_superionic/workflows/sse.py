@@ -746,7 +746,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             }
             sources = {'trajectory': descriptors, 'structural': structural[composition]}
             if 'ordering' in self.outputs:  # the row records that its structure was ordered, and how
-                sources['ordering'] = self.outputs.ordering
+                sources['ordering'] = self.outputs['ordering']
             if elastic is not None:
                 sources['elastic'] = elastic
             row, node = merge_descriptors.run_get_node(
