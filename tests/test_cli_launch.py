@@ -6,6 +6,8 @@ material's whole protocol), and the daemon's state is set by hand.
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 from aiida import orm
 from aiida.engine.daemon.client import DaemonClient
@@ -69,11 +71,19 @@ def test_launch_refuses_bad_folders_before_submitting(
     (tmp_path / 'broken.cif').unlink()
 
     _write_cifs(tmp_path, generate_structure, names=('li3n', 'au'))
+    (tmp_path / 'broken.cif').write_text('data_broken\n_cell_length_a 3\n')
     result = _invoke(tmp_path, *base)
     assert result.exit_code != 0
-    assert 'au: ' in result.output  # Au has no mobile ion: named, and nothing submitted, not even Li3N
-    assert submitted == []
+    assert '2 of 3 CIFs refused' in result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:4]}
+    assert 'refused' in lines['au.cif']  # Au has no mobile ion: named in the table, and Li3N still goes on
+    assert 'no candidate mobile species' in lines['au.cif']
+    assert 'not a readable CIF' in lines['broken.cif']
+    assert 'ordered as given' in lines['li3n.cif']
+    assert [builder.metadata.label for builder in submitted] == ['li3n']
+    submitted.clear()
     (tmp_path / 'au.cif').unlink()
+    (tmp_path / 'broken.cif').unlink()
 
     result = _invoke(tmp_path, '--engine', 'vasp', '-p', aiida_profile.name)
     assert result.exit_code != 0
@@ -84,3 +94,77 @@ def test_launch_refuses_bad_folders_before_submitting(
     assert result.exit_code != 0
     assert 'the daemon is not running' in result.output  # the embedded ZeroMQ broker lives in the daemon
     assert submitted == []
+
+
+def test_launch_orders_disordered_cifs_and_names_a_missing_mobile_species(
+    aiida_profile, python_code, tmp_path, submitted
+):
+    """A disordered argyrodite is submitted as it is read (the workchain orders it first); a named mobile species
+    that a CIF lacks refuses that CIF alone."""
+    import shutil
+
+    cifs = pathlib.Path(__file__).parent / 'data' / 'cifs'
+    shutil.copy(cifs / 'Li6PS5Cl.cif', tmp_path)
+    shutil.copy(cifs / 'alpha-AgI.cif', tmp_path)
+    base = ['-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label]
+    result = _invoke(tmp_path, *base, '--mobile-species', 'Li')
+    assert result.exit_code != 0, result.output
+    assert '1 of 2 CIFs refused' in result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:3]}
+    assert 'the mobile species Li is not in the ordered structure (AgI)' in lines['alpha-AgI.cif']
+    assert 'ordered from disordered' in lines['Li6PS5Cl.cif']
+    assert '1×1×2' in lines['Li6PS5Cl.cif']
+    assert 'SseWorkChain<' in lines['Li6PS5Cl.cif']
+    (builder,) = submitted
+    assert builder.mobile_species.value == 'Li'
+    assert builder.order.max_atoms.value == 300
+    # The children's supercells follow the ordered 104-atom cell (9.86 × 9.86 × 19.72 Å), not the CIF's.
+    assert builder.md_supercell_matrix.get_list() == [1, 1, 1]
+
+
+def test_dry_run_and_order_as_the_docs_type_them(tmp_path):
+    """The documented commands, in a subprocess with relative paths: every CIF accounted for, one file written."""
+    import shutil
+    import subprocess
+    import sys
+
+    cifs = pathlib.Path(__file__).parent / 'data' / 'cifs'
+    shutil.copytree(cifs, tmp_path / 'cifs')
+    (tmp_path / 'cifs' / 'broken.cif').write_text('data_broken\n_cell_length_a 3\n')
+    command = pathlib.Path(sys.executable).parent / 'aiida-superionic'
+    result = subprocess.run(
+        [str(command), 'launch', 'cifs/', '--dry-run'], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'Traceback' not in result.stderr
+    assert '1 of 7 CIFs refused' in result.stderr
+    table = result.stdout.splitlines()
+    assert len([line for line in table if 'ordered from disordered' in line]) == 6
+    assert 'not a readable CIF' in next(line for line in table if line.startswith('broken.cif'))
+
+    result = subprocess.run(
+        [str(command), 'order', 'cifs/Li6PS5Cl.cif', '-o', 'Li6PS5Cl-ordered.cif'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'ordered from disordered' in result.stdout
+    from pymatgen.core import Structure
+
+    ordered = Structure.from_file(str(tmp_path / 'Li6PS5Cl-ordered.cif'))
+    assert ordered.is_ordered
+    assert ordered.composition.get_el_amt_dict() == {'Li': 48.0, 'P': 8.0, 'S': 40.0, 'Cl': 8.0}
+
+    result = subprocess.run(
+        [str(command), 'order', 'cifs/Li3YCl6.cif', '-o', 'x.cif', '--max-atoms', '100'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert 'raise the atom budget to 150' in result.stderr
+    assert not (tmp_path / 'x.cif').exists()

@@ -1,4 +1,5 @@
-"""The layering of DESIGN.md: the numerics (``descriptors/``) and the readers (``readers/``) never import AiiDA."""
+"""The layering: the numerics (``descriptors/``), the readers (``readers/``) and the structure operations
+(``structures/``, ordering disordered crystals) never import AiiDA."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'aiida_superionic'
 
 
-@pytest.mark.parametrize('layer', ['descriptors', 'readers'])
+@pytest.mark.parametrize('layer', ['descriptors', 'readers', 'structures'])
 def test_pure_layers_do_not_import_aiida(layer):
     modules = sorted(f'aiida_superionic.{layer}.{path.stem}' for path in (PACKAGE / layer).glob('*.py'))
     assert len(modules) > 2

@@ -8,6 +8,7 @@ from .analysis import cmd_analyze, cmd_export
 from .archive import cmd_archive
 from .importer import cmd_import
 from .launch import cmd_launch
+from .order import cmd_order
 from .setup import cmd_setup
 from .stop import cmd_stop
 
@@ -23,5 +24,6 @@ cmd_root.add_command(cmd_import)
 cmd_root.add_command(cmd_export)
 cmd_root.add_command(cmd_analyze)
 cmd_root.add_command(cmd_launch)
+cmd_root.add_command(cmd_order)
 cmd_root.add_command(cmd_archive)
 cmd_root.add_command(cmd_stop)

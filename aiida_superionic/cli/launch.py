@@ -6,6 +6,8 @@ import pathlib
 
 import click
 
+from .order import REFUSED, cif_fate, echo_fates, order_protocol_inputs
+
 
 def structures_from_cifs(paths: list[pathlib.Path]) -> dict[str, object]:
     """Read each CIF (the first structure it holds) into a ``StructureData``, keyed by the file's stem.
@@ -70,6 +72,30 @@ def submit_sse(structures: dict, engine: str, protocol: str, group_label: str, *
     return {name: aiida_engine.submit(builder) for name, builder in builders.items()}
 
 
+def launch_fates(fates: list, engine: str, protocol: str, group_label: str, mobile_species, **builder_inputs) -> None:
+    """Build (and so check) an ``SseWorkChain`` per CIF that was not refused; a builder that fails refuses its CIF
+    (``fate.detail`` says why) and the others go on. The builders are kept on the fates (``fate.builder``)."""
+    from aiida import orm
+
+    from ..workflows.sse import SseWorkChain
+
+    for fate in fates:
+        if fate.fate == REFUSED:
+            continue
+        try:
+            structure = orm.StructureData(pymatgen=fate.structure)  # disordered as read: the workchain orders it
+            builder = SseWorkChain.get_builder_from_protocol(
+                engine, structure, protocol, mobile_species=mobile_species, **builder_inputs
+            )
+            SseWorkChain.spec().inputs.validate(builder._inputs(prune=True))  # what the launch would refuse
+        except ValueError as exception:
+            fate.fate, fate.detail = REFUSED, str(exception)
+            continue
+        builder.group_label = orm.Str(group_label)
+        builder.metadata.label = pathlib.Path(fate.name).stem
+        fate.builder = builder
+
+
 @click.command('launch')
 @click.argument('folder', type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
 @click.option('-p', '--profile', 'profile_name', help='AiiDA profile (default: the default profile).')
@@ -90,8 +116,51 @@ def submit_sse(structures: dict, engine: str, protocol: str, group_label: str, *
     '--potential', 'potentials', multiple=True, help='VASP: ELEMENT=POTCAR, e.g. --potential Li=Li_sv (repeat).'
 )
 @click.option('--code-gamma', 'code_gamma_label', help='VASP: a vasp_gam code for the Γ-only MD.')
-def cmd_launch(
-    folder,
+@click.option(
+    '--mobile-species', help='The mobile ion of every CIF; a CIF without it (after ordering) is refused, named.'
+)
+@click.option(
+    '--dry-run',
+    is_flag=True,
+    help='Read and order every CIF (candidates ranked by electrostatics only, no engine) and print the table; '
+    'submit nothing. Needs no profile.',
+)
+def cmd_launch(folder, mobile_species, dry_run, **options):
+    """Submit one SseWorkChain per *.cif in FOLDER to the daemon (start it with `verdi daemon start`).
+
+    Every CIF gets a line in one table: ordered as given, ordered from disordered (the supercell and the
+    composition change), or refused and why; a refused file does not stop the others. A disordered CIF is
+    ordered by the workchain itself (superionic.order, candidates ranked by the engine); the table shows the
+    ordering planned here, ranked by electrostatics.
+    """
+    paths = sorted(folder.glob('*.cif'))
+    if not paths:
+        raise click.ClickException(f'no *.cif file in {folder}')
+    settings = order_protocol_inputs(options['protocol'])
+    ordering = (settings['max_atoms'], settings['occupancy_tolerance'], settings['candidates'], settings['seed'])
+    fates = [cif_fate(path, *ordering, mobile_species) for path in paths]
+    if not dry_run:
+        submit_fates(fates, mobile_species=mobile_species, **options)
+    echo_fates(fates)
+    if dry_run:
+        click.echo(
+            'Dry run: nothing submitted; candidates ranked by electrostatics only (the workchain ranks them by '
+            'the engine).'
+        )
+    refused = [fate.name for fate in fates if fate.fate == REFUSED]
+    if refused:
+        others = f'; the others were {"checked" if dry_run else "submitted"}' if len(refused) < len(fates) else ''
+        raise click.ClickException(f'{len(refused)} of {len(fates)} CIFs refused (see the table){others}')
+    if not dry_run:
+        click.echo(
+            'Follow with `verdi process list`; the table: '
+            f'`aiida-superionic export table.csv -G {options["group_label"]}`.'
+        )
+
+
+def submit_fates(
+    fates,
+    *,
     profile_name,
     protocol,
     engine,
@@ -101,16 +170,13 @@ def cmd_launch(
     potential_family,
     potentials,
     code_gamma_label,
-):
-    """Submit one SseWorkChain per *.cif in FOLDER to the daemon (start it with `verdi daemon start`)."""
+    mobile_species,
+) -> None:
+    """The engine's inputs, a builder per CIF not refused (:func:`launch_fates`), then the submissions."""
     from aiida import load_profile, orm
     from aiida.engine import submit as engine_submit
 
     profile = load_profile(profile_name, allow_switch=True)
-    paths = sorted(folder.glob('*.cif'))
-    if not paths:
-        raise click.ClickException(f'no *.cif file in {folder}')
-    structures = structures_from_cifs(paths)
     inputs: dict = {}
     if engine == 'ase':
         from ..engines.ase import get_model_node
@@ -131,8 +197,10 @@ def cmd_launch(
         inputs['potential_mapping'] = dict(item.split('=', 1) for item in potentials)
         if code_gamma_label:
             inputs['code_gamma'] = orm.load_code(code_gamma_label)
-    builders = build_sse_builders(structures, engine, protocol, group_label, **inputs)
-    require_daemon(profile)
-    for name, builder in builders.items():
-        click.echo(f'{name:<30} SseWorkChain<{engine_submit(builder).pk}>')
-    click.echo(f'Follow with `verdi process list`; the table: `aiida-superionic export table.csv -G {group_label}`.')
+    launch_fates(fates, engine, protocol, group_label, mobile_species, **inputs)
+    if any(fate.fate != REFUSED for fate in fates):
+        require_daemon(profile)
+    for fate in fates:
+        if fate.fate != REFUSED:
+            node = engine_submit(fate.builder)
+            fate.detail = f'SseWorkChain<{node.pk}>' + (f'; {fate.detail}' if fate.detail else '')

@@ -43,3 +43,26 @@ def structure_problem(atoms, min_distance_A: float = MIN_INTERATOMIC_DISTANCE_A)
 def validate_structure(node, _=None) -> str | None:
     """Port validator of a ``StructureData``: :func:`structure_problem` of its ASE atoms."""
     return structure_problem(node.get_ase())
+
+
+def is_disordered_node(node) -> bool:
+    """Whether a ``StructureData`` has a partly occupied or mixed site (a kind that is an alloy or has vacancies):
+    AiiDA keeps such kinds but cannot convert them to ASE, so they must be ordered before any calculation."""
+    return any(kind.is_alloy or kind.has_vacancies for kind in node.kinds)
+
+
+def disordered_structure_problem(node) -> str | None:
+    """Why a disordered ``StructureData`` cannot be ordered at all (not periodic, no volume), or None."""
+    if not all(node.pbc):
+        return f'the structure must be periodic in 3 dimensions, got pbc={list(node.pbc)}'
+    if abs(node.get_cell_volume()) < 1e-6:
+        return 'the cell has zero volume: its vectors are not independent'
+    return None
+
+
+def validate_structure_or_disordered(node, _=None) -> str | None:
+    """Port validator of a structure that may be disordered (it is ordered first): the checks of
+    :func:`validate_structure` for an ordered one, periodicity and volume for a disordered one."""
+    if is_disordered_node(node):
+        return disordered_structure_problem(node)
+    return validate_structure(node)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiida import orm
 
-from ..common.structure_checks import structure_problem
+from ..common.structure_checks import disordered_structure_problem, is_disordered_node, structure_problem
 from ..descriptors.diffusion import select_mobile_species
 from ..engines.ase.runner import uncovered_elements_message
 from .ase_task import AseTaskWorkChain
@@ -51,7 +51,10 @@ def refuse_structure(structure: orm.StructureData, engine: str, model: orm.Dict 
     """Raise ``ValueError`` for a structure that no calculation should start from: not periodic, overlapping atoms,
     or (ASE engine) elements the model lacks; ``model`` None is the bundled CHGNet. For the protocol builders,
     which derive cells and settings from the structure before the process validates anything."""
-    problem = structure_problem(structure.get_ase())
+    if is_disordered_node(structure):  # ordered first (``superionic.order``): only what ordering cannot fix
+        problem = disordered_structure_problem(structure)
+    else:
+        problem = structure_problem(structure.get_ase())
     if problem is None and engine == 'ase':
         description = model.get_dict() if model is not None else {'name': 'chgnet'}
         problem = uncovered_elements_message(description, structure.get_symbols_set())
@@ -91,7 +94,7 @@ def mobile_species_of(inputs) -> tuple[str | None, str | None]:
     structure = inputs.get('structure')
     if structure is None:
         return None, None
-    symbols = structure.get_ase().get_chemical_symbols()
+    symbols = sorted(structure.get_symbols_set())  # from the kinds: a disordered structure has no ASE atoms
     try:
         species = inputs['mobile_species'].value if 'mobile_species' in inputs else select_mobile_species(symbols)
     except ValueError as exception:
@@ -134,10 +137,18 @@ class TaskEngineMixin:
     def engine(self) -> str:
         return self.inputs.engine.value
 
-    def submit_task(self, structure: orm.StructureData, parameters: dict, label: str, **engine_changes):
+    def submit_task(
+        self,
+        structure: orm.StructureData,
+        parameters: dict,
+        label: str,
+        max_iterations: int | None = None,
+        **engine_changes,
+    ):
         """Submit one task of the chosen engine, linked as ``label``; return the future node.
 
         :param parameters: the task parameters (``task.task_parameters``).
+        :param max_iterations: the jobs the task may run (restarts included); by default the task's own limit.
         :param engine_changes: entries replaced in the engine's namespace (e.g. ``charge`` on VASP); None removes one.
         """
         process_class = task_workchain(self.engine)
@@ -147,6 +158,8 @@ class TaskEngineMixin:
         inputs['structure'] = structure
         inputs['parameters'] = orm.Dict(parameters)
         inputs['metadata'] = {'call_link_label': label}
+        if max_iterations is not None:
+            inputs['max_iterations'] = orm.Int(max_iterations)
         node = self.submit(process_class, **inputs)
         self.report(f'launched {parameters["task"]} `{label}` <{node.pk}> on {structure.get_formula()}')
         return node

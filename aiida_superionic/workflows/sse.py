@@ -19,7 +19,7 @@ from ..calculations.functions.compute_structural_descriptors import compute_stru
 from ..calculations.functions.fit_arrhenius import fit_arrhenius
 from ..calculations.functions.generate_md_cells import generate_md_cells
 from ..calculations.functions.merge_descriptors import merge_descriptors
-from ..common.structure_checks import validate_structure
+from ..common.structure_checks import is_disordered_node, validate_structure_or_disordered
 from ..common.trust import OVERRIDES_COLUMN, protocol_label, pruned_overrides
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.structural import mobile_family
@@ -34,6 +34,7 @@ from .engines import (
     refuse_structure,
 )
 from .md import MdWorkChain
+from .order import OrderWorkChain, planned_ordered_structure
 from .phonons import PhononsWorkChain, supercell_for_length
 from .protocols.builders import electronic_options_incar, load_protocol, union, zero_temperature_builder
 from .protocols.utils import overrides_of, recursive_merge
@@ -115,6 +116,8 @@ def validate_inputs(inputs, _) -> str | None:
             return f'`run_{name}` is true but the `{name}` namespace is empty'
     if not inputs.get('md'):
         return 'the `md` namespace is empty: the MD settings and engine'
+    if is_disordered_node(inputs['structure']) and not inputs.get('order'):
+        return 'the structure is disordered and the `order` namespace is empty: its budget and engine'
     return None
 
 
@@ -137,8 +140,9 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         spec.input(
             'structure',
             valid_type=orm.StructureData,
-            validator=validate_structure,
-            help='The material (any cell of it); relaxed first.',
+            validator=validate_structure_or_disordered,
+            help='The material (any cell of it); relaxed first. A disordered one (partial occupancies, mixed sites, '
+            'from a CIF) is ordered first by `superionic.order` with the `order` inputs.',
         )
         spec.input(
             'mobile_species',
@@ -224,6 +228,18 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         )
         cls.define_engines(spec)
         spec.inputs['ase'].help = 'The ASE engine of the relaxation: `code`, `model`, `metadata`.'
+        spec.expose_inputs(
+            OrderWorkChain,
+            namespace='order',
+            exclude=('structure', 'engine', 'mobile_species'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'validator': None,
+                'help': 'Inputs of the `OrderWorkChain` that orders a disordered structure (its engine namespace '
+                'included); unused for an ordered one.',
+            },
+        )
         for name, (workchain, _) in ZERO_TEMPERATURE.items():
             spec.expose_inputs(
                 workchain,
@@ -251,6 +267,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
 
         spec.outline(
             cls.setup,
+            if_(cls.should_order)(cls.run_order, cls.inspect_order),
             if_(cls.should_relax)(cls.run_relax, cls.inspect_relax),
             cls.run_zero_temperature_and_md,
             while_(cls.md_pending)(cls.run_md_batch),
@@ -261,6 +278,12 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             cls.finalize,
         )
         spec.output('relaxed_structure', valid_type=orm.StructureData, help='The relaxed cell (cell and ions).')
+        spec.output(
+            'ordering',
+            valid_type=orm.Dict,
+            required=False,
+            help='A disordered input: the supercell, composition before and after, candidates, energies and seed.',
+        )
         spec.output_namespace(
             'md_cells',
             valid_type=orm.Data,
@@ -309,6 +332,11 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         spec.exit_code(406, 'ERROR_MD_FAILED', message='MD runs failed; their rows are missing: {message}')
         spec.exit_code(407, 'ERROR_STRUCTURAL_FAILED', message='The structural descriptors failed: {message}')
         spec.exit_code(408, 'ERROR_MD_CELLS_FAILED', message='The MD supercells could not be made: {message}')
+        spec.exit_code(
+            409,
+            'ERROR_ORDER_FAILED',
+            message='The disordered structure could not be ordered; nothing else was run: {message}',
+        )
 
     # ------------------------------------------------------------------------------------------------ builders
 
@@ -323,7 +351,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         protocol = protocol or data['default_protocol']
         if protocol not in data['protocols']:
             raise ValueError(f'unknown protocol {protocol!r}: choose one of {sorted(data["protocols"])}')
-        children = (*ZERO_TEMPERATURE, 'md')
+        children = (*ZERO_TEMPERATURE, 'md', 'order')
         overrides = dict(overrides or {})
         child_overrides = {name: overrides.pop(name, {}) for name in children}
         own = {key: value for key, value in data['protocols'][protocol].items() if key != 'description'}
@@ -356,8 +384,14 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         dispersion: str | None = None,
         hubbard_u: dict | None = None,
         spin_polarized: bool = False,
+        mobile_species: str | None = None,
     ):
         """Return a builder of the whole protocol for ``structure`` on ``engine`` (``ase`` or ``vasp``).
+
+        A disordered ``structure`` (partial occupancies, from a CIF) is ordered first (``order``, the protocol of
+        ``order.yaml``); its ordering is planned here (pure, no energies), so a structure that cannot be ordered
+        within the budget, or without the mobile species, is refused now, and the children's supercells are
+        those of the ordered cell.
 
         Each child's inputs come from its own ``get_builder_from_protocol`` with the same protocol name and the
         overrides under its key (``elastic``, ``phonons``, ``vacancy``, ``dielectric``, ``md``); the keys of
@@ -369,6 +403,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR per element;
             ``dispersion``, ``hubbard_u``, ``spin_polarized`` the electronic options of every calculation (the
             zero-temperature tasks and the MD), recorded in the rows' ``model``.
+        :param mobile_species: the mobile ion; by default the first of Li, Na, Ag, Cu, F, Cl, Br, I, O present. Named
+            and absent (after ordering, for a disordered structure): refused.
         :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
         """
         from ..engines.ase import get_model_node
@@ -391,7 +427,15 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             )
         # The relaxation uses the engine settings of the zero-temperature protocol (engines.yaml).
         builder, _ = zero_temperature_builder(cls, engine, structure, protocol, None, **engine_inputs)
-        builder.mobile_species = orm.Str(select_mobile_species(structure.get_ase().get_chemical_symbols()))
+        species = mobile_species or select_mobile_species(sorted(structure.get_symbols_set()))
+        builder.mobile_species = orm.Str(species)
+        if is_disordered_node(structure):
+            with overrides_of('order'):
+                order = OrderWorkChain.get_builder_from_protocol(
+                    engine, structure, protocol, inputs['order'], **engine_inputs
+                )
+            builder.order = _builder_inputs(order, exclude=('structure', 'engine', 'mobile_species'))
+            structure = planned_ordered_structure(structure, order, species)  # the cell the children will see
         builder.temperatures = orm.List([float(value) for value in inputs['temperatures']])
         builder.vacancy_fraction = orm.Float(inputs['vacancy_fraction'])
         builder.md_supercell_matrix = orm.List(supercell_for_length(structure, inputs['md_supercell_min_length']))
@@ -482,7 +526,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
     # ------------------------------------------------------------------------------------------------ steps
 
     def setup(self):
-        symbols = self.inputs.structure.get_ase().get_chemical_symbols()
+        self.ctx.structure = self.inputs.structure  # the ordered structure replaces a disordered one
+        symbols = sorted(self.inputs.structure.get_symbols_set())
         self.ctx.species = (
             self.inputs.mobile_species.value if 'mobile_species' in self.inputs else select_mobile_species(symbols)
         )
@@ -490,6 +535,32 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         self.ctx.failures = {}  # role → message
         self.ctx.reused = []
         self.ctx.rows = {}
+
+    def should_order(self) -> bool:
+        return is_disordered_node(self.inputs.structure) and 'relaxed_structure' not in self.ctx.reuse
+
+    def run_order(self):
+        inputs = AttributeDict(self.exposed_inputs(OrderWorkChain, namespace='order'))
+        inputs.structure = self.inputs.structure
+        inputs.engine = self.inputs.engine
+        inputs.mobile_species = orm.Str(self.ctx.species)
+        inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': 'order'}
+        node = self.submit(OrderWorkChain, **inputs)
+        self.report(f'the structure is disordered: launched OrderWorkChain<{node.pk}>')
+        return ToContext(order=node)
+
+    def inspect_order(self):
+        node = self.ctx.order
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_ORDER_FAILED.format(message=describe_process(node))
+        self.ctx.structure = node.outputs.structure
+        self.out('ordering', node.outputs.ordering)
+        record = node.outputs.ordering.get_dict()
+        self.report(
+            f'ordered in a {"×".join(map(str, record["supercell"]))} supercell of {record["atoms"]} atoms; '
+            f'composition change {record["composition_change"]}; mobile species {record["mobile_species"]}'
+        )
+        return None
 
     def should_relax(self) -> bool:
         if 'relaxed_structure' in self.ctx.reuse:
@@ -503,7 +574,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         parameters = task_parameters(
             'relax', relax_cell=True, fmax_eV_A=self.inputs.relax_max_force.value, max_steps=1000
         )
-        return ToContext(relax=self.submit_task(self.inputs.structure, parameters, 'relax'))
+        return ToContext(relax=self.submit_task(self.ctx.structure, parameters, 'relax'))
 
     def inspect_relax(self):
         node = self.ctx.relax
@@ -684,6 +755,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                 'stoichiometric': COMPOSITIONS[composition],
             }
             sources = {'trajectory': descriptors, 'structural': structural[composition]}
+            if 'ordering' in self.outputs:  # the row records that its structure was ordered, and how
+                sources['ordering'] = self.outputs['ordering']
             if elastic is not None:
                 sources['elastic'] = elastic
             row, node = merge_descriptors.run_get_node(
@@ -700,7 +773,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
     def _identifiers(self) -> dict:
         from pymatgen.core import Composition
 
-        formula = Composition(self.inputs.structure.get_formula()).reduced_formula
+        formula = Composition(self.ctx.relaxed.get_formula()).reduced_formula
         if self.inputs.engine.value == 'ase':
             model = self.inputs.md.ase.model
             model_name = f'{model["name"]} {model.get("model_version") or model.get("package_version", "")}'.strip()

@@ -18,6 +18,7 @@ def merge_descriptors(
     trajectory: orm.Dict | None = None,
     structural: orm.Dict | None = None,
     elastic: orm.Dict | None = None,
+    ordering: orm.Dict | None = None,
 ) -> orm.Dict | ExitCode:
     """Merge the descriptors of one MD run, its structure and its elastic tensor into one table row.
 
@@ -29,6 +30,11 @@ def merge_descriptors(
     mobile ions, the kinetic temperature, from ``trajectory``; the protocol overrides from the
     optional identifier ``protocol_overrides``). One ``Dict`` per row means one QueryBuilder projection
     reads the whole table; the inputs link each number to the calculation that made it.
+
+    With ``ordering`` (the record of ``superionic.order``: the material's structure was disordered), the row also
+    records ``ordered_from_disordered`` (True), ``ordering_supercell`` (of the CIF's cell) and
+    ``composition_change`` (element → relative change of its number of atoms); these are beside the table's
+    columns, which the export reads by name.
     """
     sources = {
         name: node.get_dict() if node is not None else None
@@ -37,6 +43,11 @@ def merge_descriptors(
     values = identifiers.get_dict()
     try:
         row = merge_descriptor_row(sources, values)
+        if ordering is not None:
+            record = ordering.get_dict()
+            row['ordered_from_disordered'] = bool(record['ordered_from_disordered'])
+            row['ordering_supercell'] = record['supercell']
+            row['composition_change'] = record.get('composition_change', {})
         return orm.Dict({**row, **trust_values(sources['trajectory'], values.get(OVERRIDES_COLUMN))})
     except ValueError as exception:
         return ExitCode(ERROR_INVALID_INPUT, f'ERROR_INVALID_INPUT: {exception}')
