@@ -121,7 +121,7 @@ def test_model_identity_of_analytic_potentials_hashes_the_parameters():
     same = runner.describe_model('lj', {'epsilon': 0.01, 'sigma': 2.0})
     other = runner.describe_model('lj', {'sigma': 2.1, 'epsilon': 0.01})
     assert first['weights_sha256'] == same['weights_sha256'] != other['weights_sha256']
-    with pytest.raises(ValueError, match='unknown calculator'):
+    with pytest.raises(ValueError, match='unknown potential'):
         runner.describe_model('nonsense')
 
 

@@ -8,6 +8,7 @@ from .analysis import cmd_analyze, cmd_export
 from .archive import cmd_archive
 from .importer import cmd_import
 from .launch import cmd_launch
+from .potentials import cmd_potentials
 from .setup import cmd_setup
 
 
@@ -23,3 +24,4 @@ cmd_root.add_command(cmd_export)
 cmd_root.add_command(cmd_analyze)
 cmd_root.add_command(cmd_launch)
 cmd_root.add_command(cmd_archive)
+cmd_root.add_command(cmd_potentials)
