@@ -6,14 +6,19 @@ import click
 
 
 def _elements_text(elements: list[str] | None) -> str:
+    """``any``, or the count and the runs of consecutive atomic numbers: ``89: H-Bi Ac-Pu``."""
     if elements is None:
         return 'any'
     from ase.data import atomic_numbers, chemical_symbols
 
     numbers = sorted(atomic_numbers[symbol] for symbol in elements)
-    if numbers == list(range(1, len(numbers) + 1)):
-        return f'{len(numbers)} (H-{chemical_symbols[numbers[-1]]})'
-    return f'{len(numbers)} ({" ".join(chemical_symbols[number] for number in numbers)})'
+    runs, start = [], numbers[0]
+    for previous, number in zip(numbers, [*numbers[1:], None], strict=True):
+        if number is None or number != previous + 1:  # a run ends at ``previous``
+            first, last = chemical_symbols[start], chemical_symbols[previous]
+            runs.append(first if start == previous else f'{first}-{last}')
+            start = number
+    return f'{len(numbers)}: {" ".join(runs)}'
 
 
 @click.command('potentials')
@@ -23,23 +28,26 @@ def cmd_potentials(show_elements):
     whether the weights ship with the package (runs offline), the elements covered and the devices available."""
     from ..engines.ase.potentials import installed_potentials
 
-    header = f'{"name":<10} {"package":<22} {"weights":<18} {"elements":<16} {"devices":<16} description'
-    click.echo(header)
+    click.echo(f'{"name":<10} {"package":<16} {"weights":<18} {"devices":<12} elements')
     for name, potential in installed_potentials().items():
         info = potential.info()
         package = f'{info["package"] or "-"} {info["version"] or "(not installed)"}'
         if name == 'factory':
-            weights, elements, devices = 'yours', 'yours', 'cpu, cuda*'
+            package, weights, devices, elements = '-', 'yours', 'cpu, cuda*', 'yours'
         elif not info['installed']:
-            weights, elements, devices = '-', '-', '-'
+            weights, devices, elements = '-', '-', '-'
         else:
-            weights = 'bundled (offline)' if info['bundled_weights'] else 'not bundled'
-            elements = _elements_text(info['elements'])
+            if potential.weights_file(potential.resolve_kwargs({})) is None:
+                weights = 'none (analytic)'
+            else:
+                weights = 'bundled (offline)' if info['bundled_weights'] else 'not bundled'
             devices = ', '.join(info['devices'])
-        click.echo(f'{name:<10} {package:<22} {weights:<18} {elements:<16} {devices:<16} {info["title"]}')
+            elements = _elements_text(info['elements'])
+        click.echo(f'{name:<10} {package:<16} {weights:<18} {devices:<12} {elements}')
+        click.echo(f'{"":<10} {info["title"]}')
         if show_elements and info.get('elements'):
             click.echo(f'{"":<10} elements: {" ".join(info["elements"])}')
-        if info.get('error'):
+        if info.get('error') and name != 'factory':
             click.echo(f'{"":<10} not usable: {info["error"]}')
     click.echo(
         'Choose one with get_model_node(NAME, device=...) or `aiida-superionic launch --potential NAME --device ...`; '
