@@ -113,18 +113,7 @@ def fixed_cost(name: str) -> dict:
     atoms = cu3au() if name == 'emt' else li3n()
     model = potentials.load_potential(name).describe({})
     model['device'] = 'cpu'
-    payload = {
-        'task': 'static',
-        'parameters': {},
-        'model': model,
-        'threads': 1,
-        'structure': {
-            'symbols': atoms.get_chemical_symbols(),
-            'positions': atoms.get_positions().tolist(),
-            'cell': atoms.cell.array.tolist(),
-            'pbc': [True] * 3,
-        },
-    }
+    payload = runner.task_payload(atoms, 'static', {}, model, threads=1)
     with tempfile.TemporaryDirectory() as temporary:
         folder = pathlib.Path(temporary)
         (folder / 'superionic_ase_runner.py').write_text(pathlib.Path(runner.__file__).read_text())

@@ -16,19 +16,8 @@ from aiida_superionic.engines.ase import get_model_node, runner
 
 def _payload(structure: orm.StructureData, task: str, parameters: dict, model: dict, **extra) -> dict:
     atoms = structure.get_ase()
-    return {
-        'task': task,
-        'parameters': parameters,
-        'model': model,
-        'threads': 1,
-        'structure': {
-            'symbols': atoms.get_chemical_symbols(),
-            'positions': atoms.get_positions().tolist(),
-            'cell': atoms.cell.array.tolist(),
-            'pbc': [True, True, True],
-        },
-        **extra,
-    }
+    atoms.pbc = True
+    return runner.task_payload(atoms, task, parameters, model, threads=1, **extra)
 
 
 def _run_runner(tmp_path, payload: dict) -> tuple[int, dict]:

@@ -13,34 +13,12 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 from ase.calculators.lj import LennardJones
+from test_ase_engine import _payload, _run_runner
 
 from aiida_superionic.calculations.ase import AseCalculation
-from aiida_superionic.engines.ase import get_model_node, model_label, potentials, runner
+from aiida_superionic.engines.ase import get_model_node, model_label, potentials
 
 HOWTO = pathlib.Path(__file__).parent.parent / 'docs' / 'source' / 'howto' / 'own_calculator.md'
-
-
-def _payload(structure: orm.StructureData, model: dict, threads: int = 1) -> dict:
-    atoms = structure.get_ase()
-    return {
-        'task': 'static',
-        'parameters': {},
-        'model': model,
-        'threads': threads,
-        'structure': {
-            'symbols': atoms.get_chemical_symbols(),
-            'positions': atoms.get_positions().tolist(),
-            'cell': atoms.cell.array.tolist(),
-            'pbc': [True, True, True],
-        },
-    }
-
-
-def _run_runner(tmp_path, payload: dict) -> tuple[int, dict]:
-    path = tmp_path / runner.INPUT_FILENAME
-    path.write_text(json.dumps(payload))
-    status = runner.main(str(path))
-    return status, json.loads((tmp_path / runner.OUTPUT_FILENAME).read_text())
 
 
 def test_entry_points_register_the_bundled_potentials():
@@ -78,7 +56,7 @@ def test_a_node_of_the_previous_version_still_runs(tmp_path, generate_structure)
         'weights_sha256': get_model_node('emt')['weights_sha256'],
         'calculator_kwargs': {},
     }
-    status, output = _run_runner(tmp_path, _payload(structure, old))
+    status, output = _run_runner(tmp_path, _payload(structure, 'static', {}, old))
     assert status == 0, output
     assert output['model']['device'] == 'cpu'
     assert output['model']['device_requested'] == 'cpu'
@@ -90,7 +68,9 @@ def test_runner_refuses_cuda_without_one(tmp_path, generate_structure, name):
     if name == 'chgnet':
         pytest.importorskip('chgnet')
     structure = generate_structure('li3n', repeat=1, vacancy=False)
-    status, output = _run_runner(tmp_path, _payload(structure, get_model_node(name, device='cuda').get_dict()))
+    status, output = _run_runner(
+        tmp_path, _payload(structure, 'static', {}, get_model_node(name, device='cuda').get_dict())
+    )
     assert status == 4
     assert output['status'] == 'device_unavailable'
     expected = 'no CUDA device' if name == 'chgnet' else 'runs on the CPU only'
@@ -201,3 +181,11 @@ def test_lennard_jones_default_is_what_ase_gives():
     assert calculator.parameters['sigma'] == 2.5
     assert used == {'device_requested': 'cpu', 'device': 'cpu', 'threads': 1}
     assert np.isclose(calculator.parameters['epsilon'], LennardJones().parameters['epsilon'])
+
+
+def test_a_model_of_an_unknown_potential_is_refused_by_its_port(aiida_profile, python_code, generate_structure):
+    """One message naming the port and the registered potentials; no traceback from the coverage check."""
+    model = get_model_node('lj').get_dict()
+    model['name'] = 'mace'
+    with pytest.raises(ValueError, match=r"`model.name`: unknown potential 'mace': choose one of chgnet"):
+        _lj_builder(python_code, generate_structure('li3n', repeat=1, vacancy=False), orm.Dict(model))

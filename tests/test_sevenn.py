@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
+from test_ase_engine import _builder
 
-from aiida_superionic.calculations.ase import AseCalculation
 from aiida_superionic.engines.ase import get_model_node, model_label, potentials
 
 pytestmark = pytest.mark.sevenn
@@ -27,13 +27,7 @@ def sevennet():
 
 
 def _run(python_code, structure, parameters, model):
-    builder = AseCalculation.get_builder()
-    builder.code = python_code
-    builder.structure = structure
-    builder.parameters = orm.Dict(parameters)
-    builder.model = model
-    builder.metadata.options.resources = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-    results, node = run_get_node(builder)
+    results, node = run_get_node(_builder(python_code, structure, parameters, model))
     assert node.is_finished_ok, node.exit_message
     return results
 

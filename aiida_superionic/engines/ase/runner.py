@@ -98,9 +98,14 @@ CHGNET_MAX_ATOMIC_NUMBER = potentials.ChgnetPotential.max_atomic_number
 
 
 def covered_elements(model: dict) -> frozenset[str] | None:
-    """Return the chemical symbols the model can evaluate, or ``None`` when it takes every element."""
-    potential = potentials.load_potential(model.get('name') or potentials.DEFAULT)
-    return potential.elements(potential.resolve_kwargs(model.get('calculator_kwargs')))
+    """Return the chemical symbols the model can evaluate, or ``None`` when it takes every element (or when the
+    model names no known potential: the model's own validation says so)."""
+    try:
+        potential = potentials.load_potential(model.get('name') or potentials.DEFAULT)
+        kwargs = potential.resolve_kwargs(model.get('calculator_kwargs'))
+    except ValueError:
+        return None
+    return potential.elements(kwargs)
 
 
 def uncovered_elements_message(model: dict, symbols) -> str | None:
@@ -241,6 +246,19 @@ def _structure_of(atoms) -> dict:
         'positions': atoms.get_positions().tolist(),
         'cell': atoms.cell.array.tolist(),
         'pbc': [bool(flag) for flag in atoms.pbc],
+    }
+
+
+def task_payload(atoms, task: str, parameters: dict, model: dict, threads: int = 1, **extra) -> dict:
+    """The runner's input (``aiida_input.json``) for ``atoms``: what ``AseCalculation`` writes, for running the
+    runner without AiiDA (tests, benchmarks)."""
+    return {
+        'task': task,
+        'parameters': parameters,
+        'model': model,
+        'threads': threads,
+        'structure': _structure_of(atoms),
+        **extra,
     }
 
 
