@@ -62,12 +62,13 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip ``chgnet`` tests cleanly when the ML extra is not installed."""
-    if importlib.util.find_spec('chgnet') is None:
-        skip = pytest.mark.skip(reason='chgnet is not installed (install the `ml` extra: see the README)')
-        for item in items:
-            if 'chgnet' in item.keywords:
-                item.add_marker(skip)
+    """Skip ``chgnet`` and ``sevenn`` tests cleanly when the ML extra is not installed."""
+    for package in ('chgnet', 'sevenn'):
+        if importlib.util.find_spec(package) is None:
+            skip = pytest.mark.skip(reason=f'{package} is not installed (install the `ml` extra: see the README)')
+            for item in items:
+                if package in item.keywords:
+                    item.add_marker(skip)
 
 
 @pytest.fixture(scope='session')

@@ -119,6 +119,16 @@ def test_mixed_engines_are_refused_unless_allowed():
     assert check_single_source(planted_table()) is False
 
 
+def test_two_potentials_of_the_ase_engine_are_refused_like_two_engines():
+    """Rows of CHGNet and SevenNet (one engine, two ``model`` labels) never pool silently."""
+    table = planted_table()
+    half = table.index[: len(table) // 2]
+    table['model'] = 'chgnet 0.3.0'
+    table.loc[half, 'model'] = 'sevenn 7net-0'
+    with pytest.raises(MixedSourcesError, match=r'ase/chgnet 0.3.0 .*ase/sevenn 7net-0'):
+        check_single_source(table)
+
+
 def test_the_analysis_functions_refuse_mixed_tables_too():
     from aiida_superionic.analysis.ml import cross_validate
     from aiida_superionic.analysis.statistics import select_near_temperature

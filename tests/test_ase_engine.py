@@ -16,19 +16,8 @@ from aiida_superionic.engines.ase import get_model_node, runner
 
 def _payload(structure: orm.StructureData, task: str, parameters: dict, model: dict, **extra) -> dict:
     atoms = structure.get_ase()
-    return {
-        'task': task,
-        'parameters': parameters,
-        'model': model,
-        'threads': 1,
-        'structure': {
-            'symbols': atoms.get_chemical_symbols(),
-            'positions': atoms.get_positions().tolist(),
-            'cell': atoms.cell.array.tolist(),
-            'pbc': [True, True, True],
-        },
-        **extra,
-    }
+    atoms.pbc = True
+    return runner.task_payload(atoms, task, parameters, model, threads=1, **extra)
 
 
 def _run_runner(tmp_path, payload: dict) -> tuple[int, dict]:
@@ -121,7 +110,7 @@ def test_model_identity_of_analytic_potentials_hashes_the_parameters():
     same = runner.describe_model('lj', {'epsilon': 0.01, 'sigma': 2.0})
     other = runner.describe_model('lj', {'sigma': 2.1, 'epsilon': 0.01})
     assert first['weights_sha256'] == same['weights_sha256'] != other['weights_sha256']
-    with pytest.raises(ValueError, match='unknown calculator'):
+    with pytest.raises(ValueError, match='unknown potential'):
         runner.describe_model('nonsense')
 
 

@@ -42,6 +42,8 @@ def test_short_chgnet_md(aiida_profile, python_code, generate_structure):
     trajectory = results['trajectory']
     assert trajectory.numsteps == 6
     assert results['output_parameters']['model']['weights_sha256'] == builder.model['weights_sha256']
+    used = results['model_used'].get_dict()  # recorded by the job on its computer
+    assert (used['name'], used['device_requested'], used['device'], used['threads']) == ('chgnet', 'cpu', 'cpu', 1)
 
     torch.set_num_threads(1)
     calculator = CHGNetCalculator(model=CHGNet.load(model_name='0.3.0', verbose=False), use_device='cpu')

@@ -168,3 +168,44 @@ def test_dry_run_and_order_as_the_docs_type_them(tmp_path):
     assert 'Traceback' not in result.stderr
     assert 'raise the atom budget to 150' in result.stderr
     assert not (tmp_path / 'x.cif').exists()
+
+
+@pytest.mark.sevenn
+def test_launch_takes_the_potential_and_device_by_name(
+    aiida_profile, python_code, generate_structure, tmp_path, submitted
+):
+    """``--potential sevenn --device auto``: every child of the SseWorkChain gets that model; mistakes are one line."""
+    _write_cifs(tmp_path, generate_structure, names=('li3n',))
+    base = [tmp_path, '-p', aiida_profile.name, '-X', python_code.full_label]
+    result = _invoke(*base, '--potential', 'sevenn', '--device', 'auto')
+    assert result.exit_code == 0, result.output
+    (builder,) = submitted
+    for model in (builder.md.ase.model, builder.ase.model):
+        assert (model['name'], model['model_version'], model['device']) == ('sevenn', '7net-0', 'auto')
+
+    for arguments, message in (
+        (('--potential', 'mace'), "unknown potential 'mace': choose one of chgnet, sevenn"),
+        (('--potential', 'Li=Li_sv'), 'ELEMENT=POTCAR is for --engine vasp'),
+        (('--potential', 'lj', '--device', 'gpu'), "'gpu' is not one of 'cpu', 'cuda', 'auto'"),
+    ):
+        result = _invoke(*base, *arguments)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+        assert 'Traceback' not in result.output
+    assert len(submitted) == 1
+
+
+def test_protocol_builders_take_the_potential_by_name(aiida_profile, python_code, generate_structure):
+    from aiida_superionic.engines.ase import get_model_node
+    from aiida_superionic.workflows.md import MdWorkChain
+    from aiida_superionic.workflows.sse import SseWorkChain
+
+    structure = generate_structure('li3n', repeat=1, vacancy=False)
+    builder = SseWorkChain.get_builder_from_protocol(
+        'ase', structure, 'fast', code=python_code, potential='lj', device='auto'
+    )
+    assert (builder.md.ase.model['name'], builder.md.ase.model['device']) == ('lj', 'auto')
+    builder = MdWorkChain.get_builder_from_protocol(python_code, structure, 600.0, potential='lj', device='cuda')
+    assert (builder.ase.model['name'], builder.ase.model['device']) == ('lj', 'cuda')
+    with pytest.raises(ValueError, match='either a `model` node or `potential`'):
+        MdWorkChain.get_builder_from_protocol(python_code, structure, 600.0, model=get_model_node('lj'), potential='lj')

@@ -1,4 +1,4 @@
-"""``AseCalculation``: an ASE calculator (CHGNet, EMT, Lennard-Jones) run as a real CalcJob.
+"""``AseCalculation``: an ASE calculator (a potential of ``superionic.potentials``) run as a real CalcJob.
 
 Why a small CalcJob of our own rather than aiida-pythonjob's ``PythonJob``: the program that runs
 (``engines/ase/runner.py``) is one plain file copied into the job's folder and stored with it, so
@@ -19,9 +19,11 @@ from aiida.engine import CalcJob
 
 from ..common.structure_checks import validate_structure
 from ..common.trajectory import validate_velocities
-from ..engines.ase import runner
+from ..engines.ase import potentials, runner
 
 RUNNER_FILENAME = 'superionic_ase_runner.py'
+#: The potentials module beside the runner: the job builds the calculator with it (``runner`` imports it).
+POTENTIALS_FILENAME = 'superionic_ase_potentials.py'
 
 #: Keys allowed in ``parameters`` per task, with the defaults the runner applies when absent.
 TASK_PARAMETERS = {
@@ -74,12 +76,19 @@ def validate_parameters(node: orm.Dict, _) -> str | None:
 
 
 def validate_model(node: orm.Dict, _) -> str | None:
-    """Refuse a model description without a known calculator name or without a weights hash."""
+    """Refuse a model of an unknown potential, without a weights hash, or with an unknown device or thread count."""
     model = node.get_dict()
-    if model.get('name') not in runner.CALCULATORS:
-        return f'`model.name` must be one of {runner.CALCULATORS}, got {model.get("name")!r}'
+    try:
+        potentials.load_potential(model.get('name'))
+    except ValueError as exception:
+        return f'`model.name`: {exception}'
     if not model.get('weights_sha256'):
         return '`model` has no `weights_sha256`: build it with `aiida_superionic.engines.ase.get_model_node`'
+    if model.get('device', 'cpu') not in potentials.DEVICES:
+        return f'`model.device` must be one of {potentials.DEVICES}, got {model["device"]!r}'
+    threads = model.get('threads')
+    if threads is not None and not (isinstance(threads, int) and threads >= 1):
+        return f'`model.threads` must be an integer >= 1, got {threads!r}'
     return None
 
 
@@ -122,9 +131,10 @@ class AseCalculation(CalcJob):
             'model',
             valid_type=orm.Dict,
             validator=validate_model,
-            help='The calculator and its identity: name, package version, model version and '
-            'SHA-256 of the weights, from `get_model_node`. The job fails with '
-            'ERROR_MODEL_MISMATCH if the computer has different weights.',
+            help='The potential asked for and its identity: name, package version, model version, '
+            'SHA-256 of the weights, calculator arguments, `device` (cpu, cuda, auto) and optionally `threads`, '
+            'from `get_model_node`. The job fails with ERROR_MODEL_MISMATCH if the computer has different '
+            'weights, ERROR_DEVICE_UNAVAILABLE if it lacks the device.',
         )
         spec.input(
             'velocities',
@@ -147,6 +157,14 @@ class AseCalculation(CalcJob):
             'output_parameters',
             valid_type=orm.Dict,
             help='Energies, status, the model that ran, timings and counts of the run.',
+        )
+        spec.output(
+            'model_used',
+            valid_type=orm.Dict,
+            required=False,
+            help='What the job ran, as the job itself recorded it on its computer: the potential, package and '
+            "version, weights file and SHA-256, calculator arguments, the device (`auto` resolved), torch's "
+            'threads and version.',
         )
         spec.output(
             'output_structure',
@@ -184,6 +202,11 @@ class AseCalculation(CalcJob):
             'ERROR_MODEL_MISMATCH',
             message='The computer does not have the model recorded in the input: {error}',
         )
+        spec.exit_code(
+            335,
+            'ERROR_DEVICE_UNAVAILABLE',
+            message='The computer cannot run the potential on the device asked for (no fall-back): {error}',
+        )
         spec.exit_code(340, 'ERROR_CALCULATOR_FAILED', message='The calculator failed: {error}')
         spec.exit_code(
             350,
@@ -205,7 +228,12 @@ class AseCalculation(CalcJob):
         """Write the task as JSON and copy the runner program next to it."""
         options = self.inputs.metadata.options
         resources = options.resources
-        threads = resources.get('num_cores_per_mpiproc') or resources.get('num_mpiprocs_per_machine') or 1
+        threads = (
+            self.inputs.model.get('threads')
+            or resources.get('num_cores_per_mpiproc')
+            or resources.get('num_mpiprocs_per_machine')
+            or 1
+        )
         structure = self.inputs.structure.get_ase()
         payload = {
             'task': self.inputs.parameters['task'],
@@ -225,6 +253,7 @@ class AseCalculation(CalcJob):
         with folder.open(options.input_filename, 'w') as handle:
             json.dump(payload, handle, indent=1)
         folder.insert_path(str(pathlib.Path(runner.__file__)), RUNNER_FILENAME)
+        folder.insert_path(str(pathlib.Path(potentials.__file__)), POTENTIALS_FILENAME)
 
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid

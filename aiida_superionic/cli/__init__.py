@@ -9,6 +9,7 @@ from .archive import cmd_archive
 from .importer import cmd_import
 from .launch import cmd_launch
 from .order import cmd_order
+from .potentials import cmd_potentials
 from .setup import cmd_setup
 from .stop import cmd_stop
 
@@ -27,3 +28,4 @@ cmd_root.add_command(cmd_launch)
 cmd_root.add_command(cmd_order)
 cmd_root.add_command(cmd_archive)
 cmd_root.add_command(cmd_stop)
+cmd_root.add_command(cmd_potentials)

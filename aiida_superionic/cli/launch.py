@@ -96,6 +96,23 @@ def launch_fates(fates: list, engine: str, protocol: str, group_label: str, mobi
         fate.builder = builder
 
 
+def ase_model_node(potentials: tuple[str, ...], model: str | None, device: str):
+    """The ``model`` node of the ASE engine from ``--potential NAME`` (or the former ``--model``) and ``--device``."""
+    from ..engines.ase import get_model_node
+
+    names = [*potentials, *([model] if model else [])]
+    if len(names) > 1 or any('=' in name for name in names):
+        raise click.BadParameter(
+            f'{list(names)}: the ASE engine takes one potential by name, e.g. --potential sevenn '
+            '(ELEMENT=POTCAR is for --engine vasp)',
+            param_hint='--potential',
+        )
+    try:
+        return get_model_node(names[0] if names else 'chgnet', device=device)
+    except (ValueError, ModuleNotFoundError, FileNotFoundError) as exception:
+        raise click.BadParameter(str(exception), param_hint='--potential') from exception
+
+
 @click.command('launch')
 @click.argument('folder', type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
 @click.option('-p', '--profile', 'profile_name', help='AiiDA profile (default: the default profile).')
@@ -110,10 +127,21 @@ def launch_fates(fates: list, engine: str, protocol: str, group_label: str, mobi
     'code_label',
     help="Code: the Python of the ASE engine (default: `aiida-superionic setup`'s) or VASP.",
 )
-@click.option('--model', default='chgnet', show_default=True, help='ASE engine: the calculator (chgnet, emt, lj).')
+@click.option('--model', hidden=True, help='ASE engine: the potential (the former name of --potential).')
 @click.option('--potential-family', help='VASP: the POTCAR family.')
 @click.option(
-    '--potential', 'potentials', multiple=True, help='VASP: ELEMENT=POTCAR, e.g. --potential Li=Li_sv (repeat).'
+    '--potential',
+    'potentials',
+    multiple=True,
+    help='ASE: the potential, e.g. --potential sevenn (default chgnet; `aiida-superionic potentials` lists them). '
+    'VASP: ELEMENT=POTCAR, e.g. --potential Li=Li_sv (repeat).',
+)
+@click.option(
+    '--device',
+    type=click.Choice(['cpu', 'cuda', 'auto']),
+    default='cpu',
+    show_default=True,
+    help='ASE: where the potential runs; a job asked for cuda where there is none fails (never falls back).',
 )
 @click.option('--code-gamma', 'code_gamma_label', help='VASP: a vasp_gam code for the Γ-only MD.')
 @click.option(
@@ -169,6 +197,7 @@ def submit_fates(
     model,
     potential_family,
     potentials,
+    device,
     code_gamma_label,
     mobile_species,
 ) -> None:
@@ -179,11 +208,10 @@ def submit_fates(
     profile = load_profile(profile_name, allow_switch=True)
     inputs: dict = {}
     if engine == 'ase':
-        from ..engines.ase import get_model_node
         from .setup import ensure_localhost_python_code
 
         inputs['code'] = orm.load_code(code_label) if code_label else ensure_localhost_python_code()
-        inputs['model'] = get_model_node(model)
+        inputs['model'] = ase_model_node(potentials, model, device)
     else:
         if not code_label or not potential_family or not potentials:
             raise click.ClickException(

@@ -19,6 +19,7 @@ STATUS_EXIT_CODES = {
     'unstable': 'ERROR_MD_UNSTABLE',
     'calculator_failed': 'ERROR_CALCULATOR_FAILED',
     'model_mismatch': 'ERROR_MODEL_MISMATCH',
+    'device_unavailable': 'ERROR_DEVICE_UNAVAILABLE',
 }
 
 #: Output keys too large for the ``output_parameters`` Dict: they become other outputs.
@@ -42,6 +43,8 @@ class AseParser(Parser):
             return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(error=str(exception))
 
         self.out('output_parameters', orm.Dict({k: v for k, v in output.items() if k not in BULKY_KEYS}))
+        if output.get('model', {}).get('device'):  # the job built the calculator: what it ran, as it recorded it
+            self.out('model_used', orm.Dict(output['model']))
         if 'final_structure' in output:
             self.out('output_structure', _structure_node(output['final_structure']))
         if task in ('static', 'relax') and 'forces_eV_A' in output:

@@ -148,9 +148,13 @@ class AseMdSegmentWorkChain(BaseRestartWorkChain):
         self.report(f'{node.process_label}<{node.pk}> stopped before its first frame; running it again')
         return ProcessHandlerReport(do_break=True)
 
-    @process_handler(priority=700, exit_codes=[AseCalculation.exit_codes.ERROR_MODEL_MISMATCH])
+    @process_handler(
+        priority=700,
+        exit_codes=[AseCalculation.exit_codes.ERROR_MODEL_MISMATCH, AseCalculation.exit_codes.ERROR_DEVICE_UNAVAILABLE],
+    )
     def handle_model_mismatch(self, node):
-        """Other weights on the computer than recorded, or elements the model lacks: stop, with the job's reason."""
+        """Other weights on the computer than recorded, elements the model lacks, or not the device asked for: stop,
+        with the job's reason."""
         message = node.exit_message or f'exit status {node.exit_status}'
         return ProcessHandlerReport(
             do_break=True, exit_code=self.exit_codes.ERROR_MODEL_MISMATCH.format(message=message)

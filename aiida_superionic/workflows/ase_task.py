@@ -105,9 +105,12 @@ class AseTaskWorkChain(BaseRestartWorkChain):
         self.report(f'{node.process_label}<{node.pk}> failed ({message}); running it once more')
         return ProcessHandlerReport(do_break=True)
 
-    @process_handler(priority=300, exit_codes=[AseCalculation.exit_codes.ERROR_MODEL_MISMATCH])
+    @process_handler(
+        priority=300,
+        exit_codes=[AseCalculation.exit_codes.ERROR_MODEL_MISMATCH, AseCalculation.exit_codes.ERROR_DEVICE_UNAVAILABLE],
+    )
     def handle_model_mismatch(self, node):
-        """The computer has other weights than the recorded model: retrying cannot help."""
+        """The computer has other weights than the recorded model, or not the device asked for: retrying cannot help."""
         return ProcessHandlerReport(
             do_break=True,
             exit_code=self.exit_codes.ERROR_ENGINE_FAILED.format(engine='ASE', message=node.exit_message),

@@ -355,6 +355,8 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         code_gamma: orm.AbstractCode | None = None,
         potential_family: str | None = None,
         potential_mapping: dict | None = None,
+        potential: str | None = None,
+        device: str | None = None,
     ):
         """Return a builder for an MD at ``temperature`` (K) from a protocol, on the ASE engine (default) or VASP.
 
@@ -365,14 +367,17 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         :param protocol: ``fast``, ``balanced`` (default) or ``stringent``.
         :param overrides: inputs changed on top of the protocol (nested dict, same keys).
         :param model: ASE: the ``model`` node; CHGNet by default.
+        :param potential: ASE: instead of ``model``, a potential by name (``aiida-superionic potentials``), e.g.
+            ``sevenn``; ``device`` where it runs (``cpu``, the default, ``cuda`` or ``auto``).
         :param options: ``metadata.options`` of the calculations, merged on the protocol's.
         :param engine: ``ase`` or ``vasp``.
         :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-point-only MD (the default k-points).
         :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR of each element.
         :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
         """
-        from ..engines.ase import get_model_node
+        from ..engines.ase import resolve_model
 
+        model = resolve_model(engine, model, potential, device)
         refuse_structure(structure, engine, model)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
@@ -399,7 +404,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             if potential_family or potential_mapping or code_gamma:
                 raise ValueError('potentials and `code_gamma` are VASP options; the ASE engine takes a model')
             builder.ase.code = code
-            builder.ase.model = model if model is not None else get_model_node('chgnet')
+            builder.ase.model = model
             builder.ase.metadata.options = {**inputs['ase']['metadata']['options'], **(options or {})}
         elif engine == 'vasp':
             if model is not None:

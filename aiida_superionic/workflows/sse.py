@@ -378,6 +378,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         *,
         code: orm.AbstractCode,
         model: orm.Dict | None = None,
+        potential: str | None = None,
+        device: str | None = None,
         code_gamma: orm.AbstractCode | None = None,
         potential_family: str | None = None,
         potential_mapping: dict | None = None,
@@ -399,6 +401,8 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
 
         :param code: the Python code of the ASE engine, or the VASP code (``vasp_std``).
         :param model: ASE: the model node (CHGNet by default).
+        :param potential: ASE: instead of ``model``, a potential by name (``aiida-superionic potentials``), e.g.
+            ``sevenn``; ``device`` where it runs (``cpu``, the default, ``cuda`` or ``auto``).
         :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-only MD.
         :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR per element;
             ``dispersion``, ``hubbard_u``, ``spin_polarized`` the electronic options of every calculation (the
@@ -407,13 +411,12 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             and absent (after ordering, for a disordered structure): refused.
         :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
         """
-        from ..engines.ase import get_model_node
+        from ..engines.ase import resolve_model
 
+        model = resolve_model(engine, model, potential, device)
         refuse_structure(structure, engine, model)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         protocol = inputs['protocol']
-        if engine == 'ase' and model is None:
-            model = get_model_node('chgnet')
         engine_inputs = {'code': code}
         if engine == 'ase':
             engine_inputs['model'] = model
@@ -775,8 +778,9 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
 
         formula = Composition(self.ctx.relaxed.get_formula()).reduced_formula
         if self.inputs.engine.value == 'ase':
-            model = self.inputs.md.ase.model
-            model_name = f'{model["name"]} {model.get("model_version") or model.get("package_version", "")}'.strip()
+            from ..engines.ase import model_label
+
+            model_name = model_label(self.inputs.md.ase.model)
         else:
             incar = self.inputs.md.vasp.incar.get_dict() if 'incar' in self.inputs.md.vasp else {}
             functional = incar.get('gga') or 'PBE'

@@ -19,7 +19,6 @@ energies in eV; temperatures in K.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -30,6 +29,11 @@ import time
 import traceback
 
 import numpy as np
+
+try:
+    from . import potentials
+except ImportError:  # run as a script in the job's folder, beside the copy of potentials.py
+    import superionic_ase_potentials as potentials  # type: ignore[no-redef]
 
 INPUT_FILENAME = 'aiida_input.json'
 OUTPUT_FILENAME = 'aiida_output.json'
@@ -51,9 +55,8 @@ TRAJECTORY_SCALAR_FIELDS = (
 #: Fraction of the job's wall time after which the runner stops cleanly and reports it.
 WALLTIME_SAFETY_FRACTION = 0.95
 
-#: Calculators the runner knows, by name. CHGNet is the bundled universal potential; EMT and
-#: Lennard-Jones are cheap analytic potentials for tests and demonstrations of the pipeline.
-CALCULATORS = ('chgnet', 'emt', 'lj')
+#: The potentials the runner knows without entry points (those this package ships), by name.
+CALCULATORS = tuple(potentials.BUNDLED)
 
 
 class StopRequested(Exception):  # noqa: N818 (a signal, not an error)
@@ -65,13 +68,7 @@ class StopRequested(Exception):  # noqa: N818 (a signal, not an error)
 # and here (to check that the computer runs the recorded model).
 
 
-def sha256_of_file(path: str | os.PathLike) -> str:
-    """Return the hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256_of_file = potentials.sha256_of_file
 
 
 def _package_version(package: str) -> str:
@@ -82,75 +79,33 @@ def _package_version(package: str) -> str:
 
 def chgnet_weights_file(version: str) -> pathlib.Path:
     """Return the path of the pretrained CHGNet weights shipped in the chgnet wheel (no torch import)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec('chgnet')
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError('chgnet is not installed: install the `ml` extra (see the README)')
-    folder = pathlib.Path(spec.origin).parent / 'pretrained' / version
-    files = sorted(folder.glob('*.pth.tar'))
-    if not files:
-        raise FileNotFoundError(f'no CHGNet weights for model version {version!r} in {folder}')
-    return files[0]
+    return potentials.CHGNET.weights_file({'model_version': version})
 
 
 def describe_model(name: str, calculator_kwargs: dict | None = None) -> dict:
-    """Return the identity of a calculator: name, package and version, weights file and hash.
+    """Return the identity of a potential: name, package and version, weights file and hash (``Potential.describe``).
 
-    For analytic potentials the "weights" are the parameters, hashed as canonical JSON.
-
-    :param name: one of ``CALCULATORS``.
-    :param calculator_kwargs: keyword arguments of the calculator (CHGNet: ``model_version``;
-        Lennard-Jones: ``sigma``, ``epsilon``, ``rc`` ...).
+    :param name: a potential of ``superionic.potentials`` (``chgnet``, ``sevenn``, ``emt``, ``lj``, ``factory`` ...).
+    :param calculator_kwargs: keyword arguments of the calculator (CHGNet: ``model_version``; SevenNet: ``model``,
+        ``modal``; Lennard-Jones: ``sigma``, ``epsilon``, ``rc``; ``factory``: ``factory`` and its arguments).
+    :raises ValueError: for an unknown potential.
     """
-    calculator_kwargs = dict(calculator_kwargs or {})
-    if name == 'chgnet':
-        model_version = calculator_kwargs.setdefault('model_version', '0.3.0')
-        weights = chgnet_weights_file(model_version)
-        return {
-            'name': 'chgnet',
-            'package': 'chgnet',
-            'package_version': _package_version('chgnet'),
-            'model_version': model_version,
-            'weights_file': weights.name,
-            'weights_sha256': sha256_of_file(weights),
-            'calculator_kwargs': calculator_kwargs,
-        }
-    if name in ('emt', 'lj'):
-        canonical = json.dumps({'name': name, **calculator_kwargs}, sort_keys=True).encode()
-        return {
-            'name': name,
-            'package': 'ase',
-            'package_version': _package_version('ase'),
-            'model_version': _package_version('ase'),
-            'weights_file': None,
-            'weights_sha256': hashlib.sha256(canonical).hexdigest(),
-            'calculator_kwargs': calculator_kwargs,
-        }
-    raise ValueError(f'unknown calculator {name!r}: choose one of {", ".join(CALCULATORS)}')
+    return potentials.load_potential(name).describe(calculator_kwargs)
 
 
-#: Highest atomic number the CHGNet model embeds: its atom embedding and composition model have one row per element
-#: H (1) to Pu (94); a structure with a heavier element cannot be evaluated at all.
-CHGNET_MAX_ATOMIC_NUMBER = 94
+#: Highest atomic number the CHGNet model embeds (kept for callers of the runner's name).
+CHGNET_MAX_ATOMIC_NUMBER = potentials.ChgnetPotential.max_atomic_number
 
 
 def covered_elements(model: dict) -> frozenset[str] | None:
-    """Return the chemical symbols the model can evaluate, or ``None`` when it takes every element.
-
-    CHGNet: H to Pu (``CHGNET_MAX_ATOMIC_NUMBER``). EMT: the elements of ASE's EMT parameter table
-    (Al, Cu, Ag, Au, Ni, Pd, Pt, H, C, N, O). Lennard-Jones: any element, one set of parameters.
-    """
-    from ase.data import chemical_symbols
-
-    name = model.get('name')
-    if name == 'chgnet':
-        return frozenset(chemical_symbols[1 : CHGNET_MAX_ATOMIC_NUMBER + 1])
-    if name == 'emt':
-        from ase.calculators.emt import parameters
-
-        return frozenset(parameters)
-    return None
+    """Return the chemical symbols the model can evaluate, or ``None`` when it takes every element (or when the
+    model names no known potential: the model's own validation says so)."""
+    try:
+        potential = potentials.load_potential(model.get('name') or potentials.DEFAULT)
+        kwargs = potential.resolve_kwargs(model.get('calculator_kwargs'))
+    except ValueError:
+        return None
+    return potential.elements(kwargs)
 
 
 def uncovered_elements_message(model: dict, symbols) -> str | None:
@@ -161,21 +116,30 @@ def uncovered_elements_message(model: dict, symbols) -> str | None:
     missing = sorted(set(symbols) - covered)
     if not missing:
         return None
+    from ase.data import atomic_numbers, chemical_symbols
+
+    numbers = sorted(atomic_numbers[symbol] for symbol in covered)
+    if numbers == list(range(1, len(numbers) + 1)):
+        listed = f'H to {chemical_symbols[numbers[-1]]}'
+    else:
+        listed = ', '.join(sorted(covered)) if len(covered) < 20 else '`aiida-superionic potentials` lists them'
     return (
         f'the {model.get("name")} potential does not cover {", ".join(missing)}: it is defined for '
-        f'{len(covered)} elements ({", ".join(sorted(covered)) if len(covered) < 20 else "H to Pu"}); '
-        'choose another model or the VASP engine'
+        f'{len(covered)} elements ({listed}); choose another model or the VASP engine'
     )
 
 
 def build_calculator(model: dict, threads: int):
-    """Return the ASE calculator of a model description, after checking its identity.
+    """Return ``(calculator, used)`` for a model description, after checking its identity here.
+
+    ``used`` is what the job runs with: the device (``auto`` resolved), torch's threads and version.
 
     :raises ValueError: when the weights on this computer differ from the recorded ones.
+    :raises potentials.DeviceUnavailable: when the device asked for is not here (never a silent fall-back).
     """
     name = model['name']
-    kwargs = dict(model.get('calculator_kwargs') or {})
-    found = describe_model(name, kwargs)
+    potential = potentials.load_potential(name)
+    found = potential.describe(model.get('calculator_kwargs'))
     if model.get('weights_sha256') and found['weights_sha256'] != model['weights_sha256']:
         raise ValueError(
             f'model mismatch: the {name} weights here hash to {found["weights_sha256"]}, the input '
@@ -187,33 +151,7 @@ def build_calculator(model: dict, threads: int):
             f'{model.get("package_version")}; the weights hash matches',
             flush=True,
         )
-    if name == 'chgnet':
-        import torch
-
-        torch.set_num_threads(threads)
-        from chgnet.model import CHGNet
-        from chgnet.model.dynamics import CHGNetCalculator
-
-        class AskedPropertiesCHGNet(CHGNetCalculator):
-            """CHGNet computing only what ASE asks for: the stress (a strain derivative) roughly doubles the cost of a
-            step, and an NVT MD never asks for it (32 atoms of Li3N on one core: 0.18 s a step instead of 0.33 s).
-            Energies and forces are the same numbers either way."""
-
-            def calculate(self, atoms=None, properties=None, system_changes=None, task=None):
-                if task is None:
-                    wanted = set(properties or ('energy', 'forces', 'stress'))
-                    task = 'ef' + ('s' if 'stress' in wanted else '') + ('m' if 'magmoms' in wanted else '')
-                super().calculate(atoms, properties, system_changes, task=task)
-
-        chgnet = CHGNet.load(model_name=kwargs['model_version'], use_device='cpu', verbose=False)
-        return AskedPropertiesCHGNet(model=chgnet, use_device='cpu', verbose=False)
-    if name == 'emt':
-        from ase.calculators.emt import EMT
-
-        return EMT(**kwargs)
-    from ase.calculators.lj import LennardJones
-
-    return LennardJones(**kwargs)
+    return potential.build(model.get('calculator_kwargs'), model.get('device') or 'cpu', threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,6 +259,19 @@ def _process_start_epoch() -> float | None:
         return time.time() - seconds_since_boot + start_ticks / os.sysconf('SC_CLK_TCK')
     except (OSError, ValueError, IndexError):
         return None
+
+
+def task_payload(atoms, task: str, parameters: dict, model: dict, threads: int = 1, **extra) -> dict:
+    """The runner's input (``aiida_input.json``) for ``atoms``: what ``AseCalculation`` writes, for running the
+    runner without AiiDA (tests, benchmarks)."""
+    return {
+        'task': task,
+        'parameters': parameters,
+        'model': model,
+        'threads': threads,
+        'structure': _structure_of(atoms),
+        **extra,
+    }
 
 
 class _Clock:
@@ -529,10 +480,14 @@ def main(input_path: str) -> int:
             output.update(status='model_mismatch', error=uncovered)
             return 3
         try:
-            atoms.calc = build_calculator(payload['model'], threads)
+            atoms.calc, used = build_calculator(payload['model'], threads)
         except ValueError as exception:
             output.update(status='model_mismatch', error=str(exception))
             return 3
+        except potentials.DeviceUnavailable as exception:
+            output.update(status='device_unavailable', error=str(exception))
+            return 4
+        output['model'].update(used)  # what ran: the device (``auto`` resolved), torch's threads
         timings['task_start'], timings['task_start_cpu'] = time.time(), time.process_time()
         try:
             output.update(TASKS[payload['task']](atoms, payload.get('parameters', {}), folder, clock))
