@@ -15,8 +15,9 @@ Options (after the script name): ``--temperatures 700 900``, ``--md-steps N`` an
 (small values make a quick check), ``--protocol fast|balanced|stringent``, ``--daemon`` to submit to a running
 daemon and follow it instead of running in this process, ``--plot PATH`` where to draw MSD(τ) with the fit
 (default ``li3n_msd.png``; ``''`` for none), ``--group LABEL`` the group that receives the workchain and rows,
-``--cif PATH`` another material than Li3N, ``--restart PK`` to continue an interrupted run (finished children
-reused). Paths may be relative to the directory you run from; the script itself runs from any directory.
+``--cif PATH`` another material than Li3N, ``--potential NAME`` another potential than CHGNet (e.g. ``sevenn``;
+``aiida-superionic potentials`` lists them), ``--device cpu|cuda|auto``, ``--restart PK`` to continue an
+interrupted run (finished children reused). Paths may be relative to the directory you run from; the script itself runs from any directory.
 
 One Ctrl-C stops the run: every unfinished process is killed, the finished ones are kept, and the last line says
 how to continue.
@@ -36,7 +37,6 @@ from pymatgen.core import Structure
 
 from aiida_superionic.analysis.plots import plot_msd
 from aiida_superionic.cli.setup import ensure_localhost_python_code
-from aiida_superionic.engines.ase import get_model_node
 from aiida_superionic.resources import LI3N_CIF
 from aiida_superionic.workflows.running import StillRunningError, end_orphaned_tree, run
 from aiida_superionic.workflows.sse import SseWorkChain
@@ -59,6 +59,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--plot', default='li3n_msd.png', help='where to draw MSD(τ) with the fit ("" for none)')
     parser.add_argument('--cif', type=pathlib.Path, default=LI3N_CIF, help='the material (default: Li3N)')
     parser.add_argument('--restart', type=int, metavar='PK', help='continue the interrupted SseWorkChain PK')
+    parser.add_argument(
+        '--potential', default='chgnet', help='the potential by name, e.g. sevenn (`aiida-superionic potentials`)'
+    )
+    parser.add_argument(
+        '--device', default='cpu', choices=['cpu', 'cuda', 'auto'], help='where it runs; cuda without a GPU fails (335)'
+    )
     return parser.parse_args(argv)
 
 
@@ -116,7 +122,8 @@ def new_builder(arguments: argparse.Namespace):
         arguments.protocol,
         overrides=overrides,
         code=ensure_localhost_python_code(),
-        model=get_model_node('chgnet'),
+        potential=arguments.potential,
+        device=arguments.device,
     )
     builder.group_label = orm.Str(arguments.group)
     builder.metadata.label = f'{builder.structure.get_formula()} demo'
