@@ -147,6 +147,18 @@ def copy_cifs(folder: pathlib.Path) -> None:
     shutil.copy(LI3N_CIF, folder / 'Li3N.cif')
 
 
+def copy_test_cif(path: pathlib.Path) -> None:
+    """A disordered CIF of the user's: one of the test CIFs written from a published refinement."""
+    shutil.copy(ROOT / 'tests' / 'data' / 'cifs' / path.name, path)
+
+
+def write_ssh_key(path: pathlib.Path) -> None:
+    """The user's SSH key for the cluster (the command only records its path)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key: the cluster is not here\n')
+    path.chmod(0o600)
+
+
 def copy_li3n_cif(path: pathlib.Path) -> None:
     """A CIF of the user's own: Li3N."""
     from aiida_superionic.resources import LI3N_CIF
@@ -158,7 +170,8 @@ def copy_li3n_cif(path: pathlib.Path) -> None:
 GIVEN = {
     'README.md': [('path/to/vasp/run', write_vasp_run)],
     'docs/source/howto/import_runs.md': [('path/to/run', write_vasp_run), ('md.extxyz', write_extxyz_run)],
-    'docs/source/howto/screen_cifs.md': [('cifs', copy_cifs)],
+    'docs/source/howto/screen_cifs.md': [('cifs', copy_cifs), ('Li6PS5Cl.cif', copy_test_cif)],
+    'docs/source/howto/vasp_hpc.md': [('~/.ssh/id_ed25519', write_ssh_key)],
     'docs/source/index.md': [('my_electrolyte.cif', copy_li3n_cif)],
     'docs/source/getting_started.md': [('my_electrolyte.cif', copy_li3n_cif)],
 }
@@ -233,8 +246,13 @@ def test_every_documented_command_runs_as_typed(session):
         if not commands and not blocks:
             continue
         for path, make in GIVEN.get(page, []):
-            if not (session.checkout / path).exists():
-                make(session.checkout / path)
+            where = (
+                pathlib.Path(session.environment['HOME']) / path[2:]
+                if path.startswith('~/')
+                else session.checkout / path
+            )
+            if not where.exists():
+                make(where)
         for command in commands:
             if command in NOT_HERE or (page, command) in NOT_HERE_ON_PAGE:
                 continue

@@ -62,9 +62,11 @@ def user_session(tmp_path_factory) -> Session:
         (checkout / name).mkdir(exist_ok=True)
     (checkout / '.venv').symlink_to(VENV_BIN.parent)
     aiida_path = tmp_path_factory.mktemp('aiida')
+    home = tmp_path_factory.mktemp('home')  # the user's home: their ~/.ssh, and the localhost computer's job folders
     environment = {
         **os.environ,
         'AIIDA_PATH': str(aiida_path),
+        'HOME': str(home),
         'PATH': f'{VENV_BIN}:{os.environ["PATH"]}',
         'SUPERIONIC_TEST_SIZE': '1',
         'PYTHONPATH': '',
