@@ -11,6 +11,7 @@ import dataclasses
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -34,16 +35,24 @@ class Session:
             self.run('verdi daemon stop', timeout=120)
 
     def run(self, command: str, cwd: pathlib.Path | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        """Type ``command`` in the terminal; after ``timeout`` everything it started is killed, and the test fails."""
+        process = subprocess.Popen(
             ['bash', '-c', command],
             cwd=cwd or self.checkout,
             env=self.environment,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
-            check=False,
+            text=True,
+            start_new_session=True,  # its own process group: a timeout ends the command and all it started
         )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=60)
+            pytest.fail(f'`{command}` did not end within {timeout} s:\n{stdout[-2000:]}\n{stderr[-2000:]}')
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def user_session(tmp_path_factory) -> Session:
