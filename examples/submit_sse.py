@@ -17,7 +17,8 @@ daemon and follow it instead of running in this process, ``--plot PATH`` where t
 (default ``li3n_msd.png``; ``''`` for none), ``--group LABEL`` the group that receives the workchain and rows,
 ``--cif PATH`` another material than Li3N, ``--potential NAME`` another potential than CHGNet (e.g. ``sevenn``;
 ``aiida-superionic potentials`` lists them), ``--device cpu|cuda|auto``, ``--restart PK`` to continue an
-interrupted run (finished children reused). Paths may be relative to the directory you run from; the script itself runs from any directory.
+interrupted run (finished children reused). Paths may be relative to the directory you run from; the script
+itself runs from any directory.
 
 One Ctrl-C stops the run: every unfinished process is killed, the finished ones are kept, and the last line says
 how to continue.
