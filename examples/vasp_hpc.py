@@ -3,12 +3,12 @@
 
 One-time set-up, on your workstation (see docs/source/howto/vasp_hpc.md):
 
-    verdi computer setup -L hpc -H login.hpc.example.org -T core.ssh -S core.slurm \\
+    verdi computer setup -n -L hpc -H login.hpc.example.org -T core.ssh -S core.slurm \\
         -w /scratch/{username}/aiida --mpirun-command 'srun' --mpiprocs-per-machine 128
-    verdi computer configure core.ssh hpc --username me --key-filename ~/.ssh/id_ed25519
-    verdi code create core.code.installed -L vasp_std --computer hpc -P vasp.vasp \\
+    verdi computer configure core.ssh -n hpc --username me --key-filename ~/.ssh/id_ed25519
+    verdi code create core.code.installed -n -L vasp_std --computer hpc -P vasp.vasp \\
         --filepath-executable /opt/vasp/6.4/bin/vasp_std --prepend-text 'module load vasp/6.4'
-    verdi code create core.code.installed -L vasp_gam --computer hpc -P vasp.vasp \\
+    verdi code create core.code.installed -n -L vasp_gam --computer hpc -P vasp.vasp \\
         --filepath-executable /opt/vasp/6.4/bin/vasp_gam --prepend-text 'module load vasp/6.4'
     aiida-vasp potcar uploadfamily --path ~/potpaw_PBE.54 --name PBE.54 --description 'PBE PAW 54'
 
