@@ -104,7 +104,11 @@ def test_one_ctrl_c_stops_the_demo_with_one_line_and_nothing_left_running(sessio
     assert 'Traceback' not in refused.stderr
     demo.process.send_signal(signal.SIGINT)
     signalled = time.monotonic()
-    status = demo.process.wait(timeout=120)
+    try:
+        status = demo.process.wait(timeout=120)
+    finally:
+        if demo.process.poll() is None:  # never leave it running behind the test
+            demo.process.kill()
     took = time.monotonic() - signalled
     output = demo.output()
 

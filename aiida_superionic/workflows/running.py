@@ -30,6 +30,9 @@ import plumpy
 from aiida import orm
 from aiida.engine import ProcessState
 
+#: Seconds the processes have, after a signal, to end by themselves before the loop is stopped under them.
+GRACE_SECONDS = 10
+
 #: Extra of a workchain run in a process: which process on which host runs it, so that ``stop`` never ends
 #: work that something still runs.
 RUNNER_EXTRA = 'superionic_runner'
@@ -76,6 +79,14 @@ def run(builder, continue_with: str | None = None) -> orm.ProcessNode:
             received.append(number)
             stopping.enter_context(without_console_reports())
             _kill_live_processes(runner, f'Killed: this run received {signal.Signals(number).name}')
+            # A process the kill could not reach (one created in the same iteration, a transport task still
+            # pending) would keep the loop waiting: stop the loop after a grace period, and again, until the run
+            # returns; the nodes left unfinished are ended after the loop.
+            runner.loop.call_later(GRACE_SECONDS, stop_the_loop)
+
+    def stop_the_loop() -> None:
+        runner.loop.stop()
+        runner.loop.call_later(GRACE_SECONDS, stop_the_loop)
 
     with loop_scope(runner.loop), stopping:
         process = instantiate_process(runner, builder)
@@ -85,7 +96,7 @@ def run(builder, continue_with: str | None = None) -> orm.ProcessNode:
             runner.loop.add_signal_handler(number, on_signal, number)
         try:
             process.execute()
-        except plumpy.KilledError:
+        except (plumpy.KilledError, RuntimeError):  # RuntimeError: the loop stopped after the grace period
             if not received:
                 raise
         finally:
