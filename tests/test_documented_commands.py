@@ -27,6 +27,9 @@ from user_session import ROOT, Session, user_session
 #: pages use (the group ``my-study`` of the guide is the study that ``share_study`` archives).
 PAGE_ORDER = ['README.md', 'docs/source/install.md', 'docs/source/getting_started.md']
 
+#: The whole run's time on 2 cores: the suite must stay well inside CI's limit even when a page hangs.
+BUDGET_SECONDS = 1800
+
 #: Pages whose Python blocks run too, each as a script of the user's with ``verdi run``: the landing page's
 #: example and the guide's.
 PAGES_WITH_PYTHON_RUN = ('docs/source/index.md', 'docs/source/getting_started.md')
@@ -245,6 +248,7 @@ def test_every_documented_command_runs_as_typed(session):
     pytest.importorskip('chgnet')
     failures = []
     ran = 0
+    deadline = time.monotonic() + BUDGET_SECONDS
     for page in pages():
         commands = documented_commands(page)
         blocks = python_blocks(page) if page in PAGES_WITH_PYTHON_RUN else []
@@ -262,9 +266,13 @@ def test_every_documented_command_runs_as_typed(session):
             if command in NOT_HERE or (page, command) in NOT_HERE_ON_PAGE:
                 continue
             if command.startswith('aiida-superionic export') and session.daemon_started:
-                wait_for_the_daemon(session)
+                wait_for_the_daemon(session, timeout=max(60.0, deadline - time.monotonic()))
             typed = fill(command, session)
-            completed = session.run(typed)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                failures.append(f'out of the {BUDGET_SECONDS} s budget before {page}: `{typed}`')
+                break
+            completed = session.run(typed, timeout=left)
             ran += 1
             output = completed.stdout + completed.stderr
             if completed.returncode != 0 or 'Traceback (most recent call last)' in output:
@@ -279,7 +287,7 @@ def test_every_documented_command_runs_as_typed(session):
             # A block of the guide is what a user pastes into a script of theirs and runs with `verdi run`.
             script = session.checkout / f'guide_block_{index}.py'
             script.write_text(block.replace('PK', session.seen.get('pk', 'PK')))
-            completed = session.run(f'verdi run {script.name}')
+            completed = session.run(f'verdi run {script.name}', timeout=max(60.0, deadline - time.monotonic()))
             ran += 1
             if completed.returncode != 0:
                 failures.append(
