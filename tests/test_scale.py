@@ -111,7 +111,10 @@ def _check_and_summarise(report: dict, summary: list[str], services: list[str] =
     summary.extend(scale_batch.summary_lines(report))
     if services:
         summary.append(f'  services: {"; ".join(services)}')
-    assert report['problems'] == [], '\n'.join(report['problems']) + '\n' + report.get('daemon_log_tail', '')
+    tracebacks = [f'{pk}: ' + '\n'.join(text.splitlines()[-25:]) for pk, text in report.get('exceptions', {}).items()]
+    assert report['problems'] == [], '\n'.join(
+        [*report['problems'], *tracebacks[:2], report.get('daemon_log_tail', '')]
+    )
     assert sum(report['exit_statuses'].values()) == report['workchains']
     assert report['calcjobs'] == 2 * report['workchains']  # two segments each, one job per segment
 

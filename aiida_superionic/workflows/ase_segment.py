@@ -11,6 +11,7 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_han
 from ..calculations.ase import AseCalculation
 from ..calculations.functions.last_frame import last_frame
 from ..calculations.functions.stitch_trajectories import stitch_trajectories
+from .running import end_scheduler_job
 from .segment import SEGMENT_PARAMETERS, validate_segment_parameters, whole_write_intervals
 
 #: Jobs one segment may take (each stopped at the wall time and continued) before it gives up.
@@ -94,6 +95,28 @@ class AseMdSegmentWorkChain(BaseRestartWorkChain):
         self.ctx.retried = set()  # problems already retried once
         self.ctx.without_progress = 0
         self.ctx.inputs = self._job_inputs(self.inputs.structure, self.inputs.get('velocities'), parameters)
+
+    def inspect_process(self):
+        """A job that excepted is run again once, as it was; anything else goes to the handlers.
+
+        A job excepts when its daemon worker stops while the job reports a change of state to the broker
+        (`CommunicatorClosed`, an aiida-core race at `verdi daemon stop`): the fault is the daemon's, not the job's.
+        Its scheduler job, if still running, is ended first so the same MD never runs twice.
+        """
+        node = self.ctx.children[self.ctx.iteration - 1]
+        if not node.is_excepted or 'excepted' in self.ctx.retried:
+            return super().inspect_process()
+        self.ctx.retried.add('excepted')
+        reason = (node.exception or '').strip().splitlines()[-1:] or ['no traceback']
+        try:
+            end_scheduler_job(node)
+        except Exception as exception:  # the job cannot be reached: better a failed segment than the MD twice
+            self.report(
+                f'{node.process_label}<{node.pk}> excepted ({reason[0]}) and its job could not be ended: {exception}'
+            )
+            return self.exit_codes.ERROR_SUB_PROCESS_EXCEPTED
+        self.report(f'{node.process_label}<{node.pk}> excepted ({reason[0]}); running it again from the same start')
+        return None
 
     def _job_inputs(self, structure, velocities, parameters: dict) -> dict:
         inputs = self.exposed_inputs(AseCalculation, namespace='ase')

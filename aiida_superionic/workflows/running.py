@@ -105,7 +105,7 @@ def run(builder, continue_with: str | None = None) -> orm.ProcessNode:
         if received:
             for calculation in node.called_descendants:
                 if isinstance(calculation, orm.CalcJobNode):
-                    _kill_scheduler_job(calculation)
+                    end_scheduler_job(calculation)
             # Whatever was never instantiated here (or escaped the kill) is ended on its node.
             end_orphaned_tree(node, 'Killed: the run that ran it was interrupted')
             ended = _killed_below(node)
@@ -203,14 +203,14 @@ def end_orphaned_tree(node: orm.ProcessNode, reason: str) -> list[orm.ProcessNod
         raise StillRunningError(f'{node.process_label}<{node.pk}> is still run by {runner.describe()}')
     for process in unfinished:
         if isinstance(process, orm.CalcJobNode):
-            _kill_scheduler_job(process)
+            end_scheduler_job(process)
         process.set_process_state(ProcessState.KILLED)
         process.set_process_status(reason)
         process.seal()
     return unfinished
 
 
-def _kill_scheduler_job(node: orm.CalcJobNode) -> None:
+def end_scheduler_job(node: orm.CalcJobNode) -> None:
     """Kill the job of ``node`` if its scheduler still runs it (a zombie or finished job is left alone)."""
     from aiida.schedulers.datastructures import JobState
 
