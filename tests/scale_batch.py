@@ -12,7 +12,9 @@ Run by ``tests/test_scale.py`` in a process of its own, with ``AIIDA_PATH`` set 
    (Lennard-Jones, two MD segments each: the second continues the first);
 4. injects the faults: when ``--stop-at`` of the MD jobs are done it stops the daemon (``verdi daemon
    stop``) and starts it again; when ``--kill-at`` are done it SIGKILLs one worker (circus starts another);
-5. waits for every workchain until ``--deadline`` seconds after the first submission;
+5. waits for every workchain while the batch makes progress: it is *stuck* when nothing in the database has
+   changed for ``--stall`` seconds, and *slow* when it still progresses at the cap of ``--deadline`` seconds
+   after the first submission (both are problems, named apart);
 6. checks the provenance graph and writes a JSON report (``--report``): throughput, the faults, the
    exit statuses, the problems (lost, excepted, stuck, duplicated), the calcfunctions that were
    interrupted and run again, and each workchain's D (the test compares back-ends with it).
@@ -278,6 +280,9 @@ class Batch:
         self.jobs_expected = jobs_expected
         self.started = started
         self.faults: list[dict] = []
+        self.last_change: tuple = ()
+        self.last_change_at = started
+        self.stalled = False
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -300,14 +305,30 @@ class Batch:
         self.faults.append(entry)
         log(f'{event}: {detail} at {100 * fraction:.0f} % of the MD jobs, {running} workchains not finished')
 
+    def stalled_for(self) -> float:
+        """Seconds since anything of the batch last changed in the database (a node made, a state or checkpoint)."""
+        from aiida import orm
 
-def wait_for(batch: Batch, condition, deadline: float, poll: float = 1.0) -> bool:
-    """Wait until ``condition(fraction, running)`` holds or the batch's deadline passes."""
+        query = orm.QueryBuilder().append(orm.ProcessNode, project=['mtime'])
+        latest = query.order_by({orm.ProcessNode: {'mtime': 'desc'}}).first(flat=True)
+        change = (orm.QueryBuilder().append(orm.Node).count(), latest)
+        if change != self.last_change:
+            self.last_change, self.last_change_at = change, time.monotonic()
+        return time.monotonic() - self.last_change_at
+
+
+def wait_for(batch: Batch, condition, deadline: float, stall: float, poll: float = 1.0) -> bool:
+    """Wait until ``condition(fraction, running)`` holds, the batch makes no progress for ``stall`` seconds (it is
+    stuck: ``batch.stalled``) or the cap of ``deadline`` seconds passes while it still progresses (it is slow)."""
     last_report = 0.0
     while batch.elapsed() < deadline:
         fraction, running = batch.progress()
         if condition(fraction, running):
             return True
+        if batch.stalled_for() > stall:
+            batch.stalled = True
+            log(f'no progress for {stall:.0f} s: {running} workchains stuck')
+            return False
         if batch.elapsed() - last_report > 30:
             log(f'{100 * fraction:.0f} % of the MD jobs done, {running} workchains not finished')
             last_report = batch.elapsed()
@@ -416,11 +437,17 @@ def _done_again(node) -> list[int]:
     ]
 
 
-def check_provenance(pks: dict[str, int], restarted: dict[str, int] | None = None, segments_per_run: int = 2) -> dict:
+def check_provenance(
+    pks: dict[str, int],
+    restarted: dict[str, int] | None = None,
+    segments_per_run: int = 2,
+    unfinished_because: str = 'at the deadline',
+) -> dict:
     """Every check of the module docstring on the batch's workchains ``{key: pk}``; ``problems`` lists what failed.
 
     ``restarted`` maps keys to runs that excepted and were continued by the run in ``pks``: the segments
-    of both count together (each once), and the exception is reported as recovered.
+    of both count together (each once), and the exception is reported as recovered. ``unfinished_because`` says
+    why the wait for a workchain not terminated ended: it was stuck (no progress), or the batch was slow (the cap).
     """
     from aiida import orm
     from aiida.common.links import LinkType
@@ -438,7 +465,7 @@ def check_provenance(pks: dict[str, int], restarted: dict[str, int] | None = Non
             problems.append(f'lost: {key} <{pk}> never started')
             continue
         if state in ('running', 'waiting'):
-            problems.append(f'stuck: {key} <{pk}> still {state} at the deadline')
+            problems.append(f'{key} <{pk}> still {state}: {unfinished_because}')
             continue
         if state in ('excepted', 'killed'):
             problems.append(f'{state}: {key} <{pk}>: {node.exception or node.process_status}')
@@ -602,20 +629,25 @@ def run(args) -> dict:
     pks = {key: submit(builder).pk for key, builder in batch_inputs}
     batch = Batch(pks, jobs_expected=2 * len(pks), started=started)
     try:
-        if args.stop_at and wait_for(batch, lambda fraction, _: fraction >= args.stop_at, args.deadline):
+        waits = {'deadline': args.deadline, 'stall': args.stall}
+        if args.stop_at and wait_for(batch, lambda fraction, _: fraction >= args.stop_at, **waits):
             stop_and_start_daemon(client, batch, args.workers)
-        if args.kill_at and wait_for(batch, lambda fraction, _: fraction >= args.kill_at, args.deadline):
+        if args.kill_at and wait_for(batch, lambda fraction, _: fraction >= args.kill_at, **waits):
             kill_one_worker(client, batch, args.workers, args.deadline)
-        finished = wait_for(batch, lambda _, running: running == 0, args.deadline)
+        finished = wait_for(batch, lambda _, running: running == 0, **waits)
         restarted = restart_excepted_runs(batch)
         if restarted:
-            finished = wait_for(batch, lambda _, running: running == 0, args.deadline)
+            finished = wait_for(batch, lambda _, running: running == 0, **waits)
         wall = batch.elapsed()
         log(f'batch {"finished" if finished else "NOT finished"} after {wall:.0f} s')
     finally:
         stop_daemon(client)
     try:
-        report.update(check_provenance(batch.pks, restarted))
+        if batch.stalled:
+            because = f'stuck: nothing in the batch changed for {args.stall:.0f} s'
+        else:
+            because = f'slow: the batch still progressed at the cap of {args.deadline:.0f} s'
+        report.update(check_provenance(batch.pks, restarted, unfinished_because=because))
     except Exception:  # a graph the checks did not foresee is a finding too: report it, do not lose the run
         report.update({'problems': [f'the checks failed:\n{traceback.format_exc()}'], 'exit_statuses': {}})
         report.update({'calcjobs': 0, 'interrupted_calcfunctions': [], 'recovered': [], 'diffusion_coefficients': {}})
@@ -624,7 +656,7 @@ def run(args) -> dict:
             report['problems'].append(f'the fault "{fault["event"]}" came after the batch had finished')
     for needed in (['daemon stopped'] if args.stop_at else []) + (['worker SIGKILLed'] if args.kill_at else []):
         if needed not in [fault['event'] for fault in batch.faults]:
-            report['problems'].append(f'the fault "{needed}" was not injected before the deadline')
+            report['problems'].append(f'the fault "{needed}" was not injected before the wait ended')
     report.update(
         {
             'workchains': len(pks),
@@ -656,7 +688,15 @@ def parse_arguments(argv=None):
         '--stop-at', type=float, default=0.3, help='Stop and start the daemon at this fraction (0: no).'
     )
     parser.add_argument('--kill-at', type=float, default=0.6, help='SIGKILL a worker at this fraction (0: no).')
-    parser.add_argument('--deadline', type=float, default=600.0, help='Seconds after the first submission.')
+    parser.add_argument(
+        '--deadline',
+        type=float,
+        default=600.0,
+        help='Cap, in seconds after the first submission, of a batch that progresses.',
+    )
+    parser.add_argument(
+        '--stall', type=float, default=180.0, help='Seconds without any change in the database after which it is stuck.'
+    )
     parser.add_argument('--report', required=True, help='Where to write the JSON report.')
     args = parser.parse_args(argv)
     if not args.scratch:

@@ -133,7 +133,7 @@ def test_every_defect_a_fault_could_leave_is_named(graph):
     }
     problems = '\n'.join(scale_batch.check_provenance(runs)['problems'])
     assert f'lost: lost <{lost.pk}> never started' in problems
-    assert f'stuck: stuck <{stuck.pk}> still waiting' in problems
+    assert f'stuck <{stuck.pk}> still waiting: at the deadline' in problems
     assert f'excepted: excepted <{excepted.pk}>' in problems
     assert f'segment run twice: twice <{twice.pk}> finished segment_01' in problems
     assert f'CalcJob run twice with the same inputs: [{first_job.pk}, ' in problems

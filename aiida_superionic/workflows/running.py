@@ -2,11 +2,12 @@
 
 aiida-core's ``run`` kills the process from a ``signal.signal`` handler, which Python calls between any two
 bytecodes: inside a database commit, it leaves the session unusable (``This session is in 'prepared' state``)
-and the children, which it can only reach through a broker, ``Waiting`` for good. Here the signal is handled by
-the event loop (``loop.add_signal_handler``), between two steps of the processes, where nothing is half-written:
-every live process of the tree is killed in this process, top-down, so that no workchain reacts to a killed child
-by launching another; once the loop has returned, the jobs of the killed calculations are ended on their computer
-(aiida's own kill of a job needs the loop, which a signal handler cannot wait on). The run needs no broker (the embedded
+and the children, which it can only reach through a broker, ``Waiting`` for good. Killing the processes from the
+event loop instead (``loop.add_signal_handler``) is not enough either: aiida runs calcfunctions and job
+cancellations in greenback portals, so a step can be suspended half-way through its database work while the kill
+writes. Here the signal only stops the event loop. Once it has returned, nothing else runs: the session's
+uncommitted work is rolled back, the jobs of the tree are ended on their computer, and every unfinished process is
+marked killed, as :func:`end_orphaned_tree` does for a run that died. The run needs no broker (the embedded
 default's ZeroMQ broker runs only beside a daemon).
 
 A ``verdi run`` killed with SIGKILL cannot do that. It leaves its processes ``Waiting``/``Running`` with nobody
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
+import faulthandler
 import logging
 import os
 import signal
@@ -26,12 +27,8 @@ import socket
 import sys
 import time
 
-import plumpy
 from aiida import orm
 from aiida.engine import ProcessState
-
-#: Seconds the processes have, after a signal, to end by themselves before the loop is stopped under them.
-GRACE_SECONDS = 10
 
 #: Extra of a workchain run in a process: which process on which host runs it, so that ``stop`` never ends
 #: work that something still runs.
@@ -58,10 +55,11 @@ class StillRunningError(Exception):
 def run(builder, continue_with: str | None = None) -> orm.ProcessNode:
     """Run ``builder`` in this process, without a daemon or a broker, and return its node.
 
-    On the first SIGINT (Ctrl-C) or SIGTERM every live process of the tree is killed (finished children stay as
-    they are, for the restart builder), one line on the standard error says what was stopped and how to continue
-    (``continue_with``, where ``{pk}`` is the workchain's pk; by default the restart builder), and
-    :class:`RunInterruptedError` is raised.
+    On the first SIGINT (Ctrl-C) or SIGTERM the run stops: the event loop is stopped at once, every scheduler job
+    of the tree is ended, every unfinished process is marked killed (finished children stay as they are, for the
+    restart builder), one line on the standard error says what was stopped and how to continue (``continue_with``,
+    where ``{pk}`` is the workchain's pk; by default the restart builder), and :class:`RunInterruptedError` is
+    raised.
     """
     from aiida.engine.utils import instantiate_process, loop_scope
     from aiida.manage import get_manager
@@ -69,79 +67,87 @@ def run(builder, continue_with: str | None = None) -> orm.ProcessNode:
     # A runner of its own, without a broker: the embedded default's ZeroMQ broker runs only beside a daemon, and
     # everything of this tree runs here anyway. It becomes the manager's runner, so the children run in it too.
     manager = get_manager()
-    runner = manager.create_runner(communicator=None)
+    profile = manager.get_profile()
+    runner = _signal_owning_runner_class()(
+        poll_interval=0.0 if profile.is_test_profile else manager.get_option('runner.poll.interval'),
+        communicator=None,
+        persister=manager.get_persister(),
+    )
     manager.set_runner(runner)
     received: list[int] = []
-    stopping = contextlib.ExitStack()
 
     def on_signal(number: int) -> None:
+        # Nothing is killed inside the loop: a step suspended in a greenback portal (a calcfunction, a job's
+        # cancellation) may be half-way through its database work, and a kill's writes interleaved with it left the
+        # session unusable ("prepared" state) and the loop waiting for good. The loop stops after this iteration;
+        # what it ran is ended from the database afterwards, where nothing else runs.
         if not received:
             received.append(number)
-            stopping.enter_context(without_console_reports())
-            _kill_live_processes(runner, f'Killed: this run received {signal.Signals(number).name}')
-            # A process the kill could not reach (one created in the same iteration, a transport task still
-            # pending) would keep the loop waiting: stop the loop after a grace period, and again, until the run
-            # returns; the nodes left unfinished are ended after the loop.
-            runner.loop.call_later(GRACE_SECONDS, stop_the_loop)
+            runner.loop.set_exception_handler(lambda _loop, _context: None)  # abandoned tasks: no noise at exit
+            runner.loop.stop()
 
-    def stop_the_loop() -> None:
-        runner.loop.stop()
-        runner.loop.call_later(GRACE_SECONDS, stop_the_loop)
-
-    with loop_scope(runner.loop), stopping:
+    # `kill -USR1 <pid>` prints where every thread of the run is, without stopping it: what a run that seems stuck
+    # is waiting for.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    with loop_scope(runner.loop):
         process = instantiate_process(runner, builder)
         node = process.node
+        pk = node.pk
         node.base.extras.set(RUNNER_EXTRA, {'pid': os.getpid(), 'host': socket.gethostname()})
         for number in (signal.SIGINT, signal.SIGTERM):
             runner.loop.add_signal_handler(number, on_signal, number)
         try:
             process.execute()
-        except (plumpy.KilledError, RuntimeError):  # RuntimeError: the loop stopped after the grace period
+        except RuntimeError:  # the loop stopped before the workchain finished
             if not received:
                 raise
         finally:
             for number in (signal.SIGINT, signal.SIGTERM):
                 runner.loop.remove_signal_handler(number)
-        if received:
-            for calculation in node.called_descendants:
-                if isinstance(calculation, orm.CalcJobNode):
-                    end_scheduler_job(calculation)
-            # Whatever was never instantiated here (or escaped the kill) is ended on its node.
-            end_orphaned_tree(node, 'Killed: the run that ran it was interrupted')
-            ended = _killed_below(node)
-            advice = (continue_with or '`orm.load_node({pk}).get_builder_restart()`').format(pk=node.pk)
-            print(
-                f'Interrupted: {node.process_label}<{node.pk}> stopped, {ended} unfinished processes killed, '
-                f'finished work kept; continue with {advice}',
-                file=sys.stderr,
-                flush=True,
-            )
-            raise RunInterruptedError(node, ended)
+    if received:
+        with without_console_reports():
+            node, ended = _end_interrupted_run(manager, pk, signal.Signals(received[0]).name)
+        advice = (continue_with or '`orm.load_node({pk}).get_builder_restart()`').format(pk=pk)
+        print(
+            f'Interrupted: {node.process_label}<{pk}> stopped, {ended} unfinished processes killed, '
+            f'finished work kept; continue with {advice}',
+            file=sys.stderr,
+            flush=True,
+        )
+        raise RunInterruptedError(node, ended)
     return node
 
 
-def _kill_live_processes(runner, message: str) -> None:
-    """Kill every process this runner holds that has not terminated, parents first.
+def _signal_owning_runner_class():
+    from aiida.engine.runners import Runner as AiidaRunner
 
-    The runner keeps no list of the processes it runs (a workchain's children are tasks of its loop), so they
-    are found among the live objects; this runs once, on the signal.
+    class SignalOwningRunner(AiidaRunner):
+        """A runner whose signals :func:`run` handles: aiida's calcfunctions leave SIGINT alone in it.
+
+        aiida installs a ``signal.signal`` handler for SIGINT around every calcfunction a runner that is not a
+        daemon's runs, and that handler kills from between two bytecodes, inside a commit if it comes to that (the
+        "prepared" session). aiida asks ``is_daemon_runner`` only for that decision.
+        """
+
+        @property
+        def is_daemon_runner(self) -> bool:
+            return True
+
+    return SignalOwningRunner
+
+
+def _end_interrupted_run(manager, pk: int, signal_name: str) -> tuple[orm.ProcessNode, int]:
+    """End the jobs and mark killed the unfinished processes of the tree of ``pk``; return its node, loaded afresh,
+    and how many were killed.
+
+    The steps the stopped loop left suspended may hold database work half-done, even a commit half-way (its
+    transaction 'prepared' or 'committed' but not ended): the session is closed first, which ends its transaction
+    in any state (what was committed stays, as after a crash), and the nodes are loaded afresh.
     """
-    from aiida.engine import Process
-
-    live = [
-        process
-        for process in gc.get_objects()
-        if isinstance(process, Process) and process.runner is runner and not process.has_terminated()
-    ]
-    for process in sorted(live, key=lambda process: process.node.pk):
-        if process.has_terminated() or process.is_killing:
-            continue
-        # plumpy's kill, not aiida's: aiida's reaches the children through a broker and waits on the loop for a
-        # job's cancellation, neither of which a signal handler can do; the jobs are ended after the loop.
-        try:
-            plumpy.processes.Process.kill(process, msg_text=message)
-        except Exception as exception:  # e.g. a step that completed in this very iteration: the sweep ends it
-            process.logger.info(f'not killed in the loop ({exception!r}); its node is ended after the loop')
+    manager.get_profile_storage().get_session().close()
+    node = orm.load_node(pk)
+    end_orphaned_tree(node, f'Killed: the run that ran it received {signal_name}')
+    return node, _killed_below(node)
 
 
 def _killed_below(node: orm.ProcessNode) -> int:
