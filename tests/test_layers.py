@@ -12,9 +12,16 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'aiida_superionic'
 
 
+def module_name(path: pathlib.Path) -> str:
+    """The dotted name of a module of the package, subpackages included (``readers/vasp/__init__.py`` is
+    ``aiida_superionic.readers.vasp``)."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
 @pytest.mark.parametrize('layer', ['descriptors', 'readers', 'structures'])
 def test_pure_layers_do_not_import_aiida(layer):
-    modules = sorted(f'aiida_superionic.{layer}.{path.stem}' for path in (PACKAGE / layer).glob('*.py'))
+    modules = sorted(module_name(path) for path in (PACKAGE / layer).rglob('*.py'))
     assert len(modules) > 2
     # A fresh interpreter: the test session itself has AiiDA loaded. The package's __init__ must not load it either.
     code = (
