@@ -1,5 +1,6 @@
 """The layering: the numerics (``descriptors/``), the readers (``readers/``) and the structure operations
-(``structures/``, ordering disordered crystals) never import AiiDA."""
+(``structures/``, ordering disordered crystals) never import AiiDA, and each layer imports only the layers below
+it (the import-linter contracts of pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,15 @@ def test_pure_layers_do_not_import_aiida(layer):
     )
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, f'{layer}/ imports AiiDA: {result.stdout} {result.stderr[-2000:]}'
+
+
+def test_import_linter_contracts_hold():
+    """``lint-imports`` keeps every contract of ``[tool.importlinter]`` (pyproject.toml): the layers, and no AiiDA
+    in the numerics, the readers and the structure operations, indirect imports included."""
+    lint_imports = pathlib.Path(sys.executable).parent / 'lint-imports'
+    if not lint_imports.is_file():
+        pytest.skip('import-linter is not installed next to this Python (install the `tests` extra)')
+    result = subprocess.run(
+        [str(lint_imports), '--no-cache'], cwd=PACKAGE.parent, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f'an import breaks the layering:\n{result.stdout[-4000:]}{result.stderr[-2000:]}'
