@@ -74,7 +74,7 @@ class LindemannRatio:
 def framework_lindemann_ratio(
     unwrapped_positions: np.ndarray, cells: np.ndarray, masses: np.ndarray, framework_mask: np.ndarray
 ) -> LindemannRatio:
-    """Return the Lindemann ratio γ = sqrt(⟨u²⟩) / d_nn of the framework (DESIGN.md).
+    """Return the Lindemann ratio γ = sqrt(⟨u²⟩) / d_nn of the framework (docs/source/topics/descriptors.md).
 
     The framework centre-of-mass drift is removed (``msd.remove_drift``); every atom's mean
     position over the run defines the average structure (in the mean cell). ⟨u²⟩ is the mean over

@@ -313,7 +313,7 @@ class Transport:
     def descriptors(self) -> dict:
         """Return the scalar descriptors as a flat dict with unit-suffixed keys.
 
-        ``diffusion_coefficient_cm2_s`` and ``msd_A2`` are the paper's (DESIGN.md); the others
+        ``diffusion_coefficient_cm2_s`` and ``msd_A2`` are the paper's (columns of the table, :mod:`.keys`); the others
         are stored beside the 54 columns. Undefined numbers (a Haven ratio without charge
         diffusion) are left out, since an AiiDA ``Dict`` cannot store NaN and the table reads a
         missing key as NaN. ``diffusion_tensor_cm2_s`` is a nested 3 × 3 list.
@@ -348,7 +348,8 @@ class Transport:
 def drop_undefined(descriptors: dict) -> dict:
     """Return the descriptors without the keys whose value is a NaN or infinite number.
 
-    DESIGN.md: a descriptor that cannot be given is absent (NaN in the table), never invented;
+    The table's rule (docs/source/topics/architecture.md): a descriptor that cannot be given is absent (NaN in
+    the table), never invented;
     AiiDA refuses to store NaN in a ``Dict``, so undefined numbers are left out here.
     """
     return {

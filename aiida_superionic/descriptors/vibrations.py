@@ -5,11 +5,12 @@ wrapper. Units: positions in Å, times in ps, velocities in Å/ps, masses in amu
 vibrational energies ħω in meV, thermodynamic energies in eV per atom, heat capacity and entropy
 in k_B per atom. Trajectory arrays have the shape ``(frames, atoms, 3)``.
 
-Spectra (López et al., Mater. Horiz. 10, 1757 (2023), eqs. 5-7, and DESIGN.md):
+Spectra (López et al., Mater. Horiz. 10, 1757 (2023), eqs. 5-7; the choices they leave open are listed in
+docs/source/topics/descriptors.md):
 
 * ``g(ω)`` of a group of atoms (all, framework, mobile) is the Fourier transform of the group's
   velocity autocorrelation ``Σ_i <v_i(0)·v_i(τ)>``, not mass-weighted, as the paper's eq. 5. The
-  mean frequencies ⟨ω⟩ (eq. 6), ⟨ω30⟩ (eq. 7) and, as DESIGN.md defines it, the Debye
+  mean frequencies ⟨ω⟩ (eq. 6), ⟨ω30⟩ (eq. 7) and, as the descriptor table defines it, the Debye
   temperature (of the all-atom g) use it. Light atoms weigh more in it than in the phonon DOS
   (each atom's ⟨v²⟩ = 3 k_B T / m), so ``VibrationalAnalysis`` also reports θ_D of the
   mass-weighted spectrum; the two agree for one element.
@@ -82,7 +83,7 @@ GROUPS = ATOM_GROUPS
 MAX_WEIGHT_ABOVE_RANGE = 0.01
 
 
-#: The scalar descriptor keys of the vibrational rows of DESIGN.md, as ``descriptors()`` returns them.
+#: The scalar descriptor keys of the vibrational rows of the table (:mod:`.keys`), as ``descriptors()`` returns them.
 VIBRATIONAL_DESCRIPTOR_KEYS = (
     *(f'{quantity}_{group}' for quantity in GROUPED_VIBRATIONAL_QUANTITIES for group in GROUPS),
     'debye_temperature_K',
@@ -97,7 +98,7 @@ VIBRATIONAL_DESCRIPTOR_KEYS = (
 
 @dataclasses.dataclass(frozen=True)
 class VibrationalAnalysis:
-    """The vibrational descriptors of one MD trajectory (DESIGN.md's diffusive–vibrational rows).
+    """The vibrational descriptors of one MD trajectory (the diffusive–vibrational keys of :mod:`.keys`).
 
     The scalar fields named as in ``VIBRATIONAL_DESCRIPTOR_KEYS`` are the descriptors
     (``descriptors()`` returns them as a flat dict); a group without atoms gives NaN. Mean
@@ -164,7 +165,7 @@ class VibrationalAnalysis:
     analysed_frames: int
 
     def descriptors(self) -> dict[str, float]:
-        """Return the scalar descriptors as a flat dict with the keys of DESIGN.md."""
+        """Return the scalar descriptors as a flat dict with the keys of the table (:mod:`.keys`)."""
         return {key: float(getattr(self, key)) for key in VIBRATIONAL_DESCRIPTOR_KEYS}
 
 
