@@ -39,10 +39,10 @@ def test_the_design_has_54_distinct_keys_in_three_categories():
     )
     assert len(set(DESCRIPTOR_KEYS)) == 54
     assert set(DESCRIPTOR_CATEGORIES) == set(DESCRIPTOR_KEYS)
-    # Units in the names where the design has them.
+    # Units in the names where the quantity has one (docs/source/topics/architecture.md#descriptor-keys).
     for key in ('bulk_modulus_GPa', 'v_mean_km_s', 'diffusion_coefficient_cm2_s', 'msd_A2', 'entropy_kB_mobile'):
         assert key in DESCRIPTOR_KEYS
-    # The trajectory numerics give every vibrational key of the design but the Γ-phonon one.
+    # The trajectory numerics give every diffusive–vibrational key of the table but the Γ-phonon one.
     assert set(DIFFUSIVE_VIBRATIONAL_KEYS) - set(VIBRATIONAL_DESCRIPTOR_KEYS) == {
         'lowest_optical_frequency_meV',
         'diffusion_coefficient_cm2_s',

@@ -491,7 +491,8 @@ def test_minimum_pair_distance_matches_pymatgen_distance_matrix():
 # 7. mobile species and input validation
 # -------------------------------------------------------------------------------------------------
 
-#: The precedence of the design (López et al. 2023): the first of these present is the mobile ion.
+#: The precedence rule (``MOBILE_SPECIES_PRECEDENCE``, the mobile ions of López et al. 2023): the first of these
+#: present is the mobile ion.
 EXPECTED_PRECEDENCE = ('Li', 'Na', 'Ag', 'Cu', 'F', 'Cl', 'Br', 'I', 'O')
 
 

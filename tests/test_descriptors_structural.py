@@ -15,7 +15,8 @@ from aiida_superionic.descriptors.structural import (
     structural_descriptors,
 )
 
-#: The design's 18 structural–compositional keys and the Γ-phonon one this module also gives.
+#: The table's 18 structural–compositional keys (``STRUCTURAL_COMPOSITIONAL_KEYS``) and the Γ-phonon one this
+#: module also gives.
 DESCRIPTOR_KEYS = {*STRUCTURAL_COMPOSITIONAL_KEYS, 'lowest_optical_frequency_meV'}
 METADATA_KEYS = {
     'mobile_species',
@@ -45,7 +46,7 @@ def li3n() -> Structure:
 
 
 def test_keys_and_missing_inputs_are_none():
-    """Exactly the design's keys; what the inputs cannot give is None, never zero."""
+    """Exactly the table's keys; what the inputs cannot give is None, never zero."""
     result = structural_descriptors(rock_salt())
     assert set(result) == DESCRIPTOR_KEYS | METADATA_KEYS
     for key in (

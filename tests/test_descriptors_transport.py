@@ -15,22 +15,23 @@ import pytest
 import scipy.constants
 import scipy.stats
 
+from aiida_superionic.descriptors.block_averaging import block_analysis, one_sigma_half_width
 from aiida_superionic.descriptors.diffusion import analyse_tracer_diffusion
 from aiida_superionic.descriptors.msd import MSD_COLUMN_BATCH, compute_msd, fit_diffusion_coefficient, paper_fit_window
+from aiida_superionic.descriptors.msd_tensor import (
+    compute_collective_msd,
+    compute_msd_tensor,
+    fit_diffusion_tensor,
+    msd_loglog_slope,
+)
 from aiida_superionic.descriptors.transport import (
     DIFFUSIVE,
     NON_LINEAR,
     TOO_FEW_HOPS,
     analyse_transport,
     assess_diffusivity,
-    block_analysis,
-    compute_collective_msd,
-    compute_msd_tensor,
-    fit_diffusion_tensor,
     haven_ratio,
-    msd_loglog_slope,
     nernst_einstein_conductivity,
-    one_sigma_half_width,
 )
 
 #: Probability inside ±1σ of a normal distribution.

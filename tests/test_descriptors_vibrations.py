@@ -22,26 +22,27 @@ import scipy.integrate
 from phonopy.physical_units import get_physical_units
 from phonopy.structure.atoms import PhonopyAtoms
 
-from aiida_superionic.descriptors import vibrations
+from aiida_superionic.descriptors import vibrational_spectra, vibrations
 from aiida_superionic.descriptors.constants import (
     AMU_A2_PER_PS2_TO_eV,
     BOLTZMANN_eV_K,
     HBAR_meV_ps,
     PLANCK_meV_ps,
 )
-from aiida_superionic.descriptors.vibrations import (
-    VIBRATIONAL_DESCRIPTOR_KEYS,
-    analyse_vibrations,
+from aiida_superionic.descriptors.harmonic_thermodynamics import harmonic_thermodynamics, thermodynamics_from_modes
+from aiida_superionic.descriptors.lindemann import (
+    _unwrapped_pass,
+    framework_lindemann_ratio,
+    nearest_neighbour_distances,
+)
+from aiida_superionic.descriptors.vibrational_spectra import (
     check_frame_interval,
     compute_vibrational_spectra,
     debye_temperature_K,
-    framework_lindemann_ratio,
-    harmonic_thermodynamics,
     mean_frequency_meV,
-    nearest_neighbour_distances,
-    thermodynamics_from_modes,
     velocities_from_positions,
 )
+from aiida_superionic.descriptors.vibrations import VIBRATIONAL_DESCRIPTOR_KEYS, analyse_vibrations
 
 # -------------------------------------------------------------------------------------------------
 # the harmonic rock-salt model
@@ -658,7 +659,7 @@ def test_unwrapped_pass_equals_unwrap_then_lindemann_and_finite_differences(extr
     )
     wrapped = ((unwrapped @ np.linalg.inv(cell)) % 1.0) @ cell
     masses = rng.uniform(5.0, 80.0, atoms)
-    lindemann, velocities = vibrations._unwrapped_pass(wrapped, cell, masses, ~walking, 0.004)
+    lindemann, velocities = _unwrapped_pass(wrapped, cell, masses, ~walking, 0.004)
     reference = unwrap_positions(wrapped, cell)
     expected = framework_lindemann_ratio(reference, cell, masses, ~walking)
     assert lindemann.lindemann_ratio == pytest.approx(expected.lindemann_ratio, rel=1e-12)
@@ -676,12 +677,12 @@ def test_unwrapped_pass_equals_unwrap_then_lindemann_and_finite_differences(extr
 def test_spectra_subtract_the_centre_of_mass_velocity_batch_by_batch(model):
     velocities = model.velocities + np.array([0.3, -0.2, 0.1])  # a drift of the whole crystal
     groups = {'all': np.ones(len(model.masses), dtype=bool), 'mobile': model.mobile}
-    corrected = vibrations.remove_centre_of_mass_velocity(velocities, model.masses)
+    corrected = vibrational_spectra.remove_centre_of_mass_velocity(velocities, model.masses)
     expected = compute_vibrational_spectra(corrected, model.frame_interval_ps, model.masses, groups)
     before = velocities.copy()
     centre = np.einsum('tnk,n->tk', velocities, model.masses) / model.masses.sum()
     for batch in (1, 7, 1000):
-        result = vibrations._vibrational_spectra(
+        result = vibrational_spectra._vibrational_spectra(
             velocities, model.frame_interval_ps, model.masses, groups, batch_atoms=batch, centre_velocity=centre
         )
         for name in groups:

@@ -1,6 +1,7 @@
 """Predict any numeric column from the descriptors: the paper's MLP, a linear kernel ridge and a random forest.
 
-Pure numpy/pandas/scikit-learn. The rules (DESIGN.md, "Paper definitions to keep exact"):
+Pure numpy/pandas/scikit-learn. The rules, the paper's definitions kept exact
+(docs/source/howto/analyse_table.md):
 
 * **Rows:** every temperature and composition of the table (``temperature_K`` is an input); rows
   without a target value are left out (counted). With ``log_target`` the target is log10 of the

@@ -1,11 +1,11 @@
 """The descriptor table as a pandas ``DataFrame``: its columns, their types, CSV/Parquet files, and its checks.
 
-One row per (material, temperature, composition): the identifier columns, the 54 descriptor
-columns of DESIGN.md, the trust columns (:mod:`aiida_superionic.common.trust`: the diffusivity
-verdict, σ(D), hops, MD length, ...) and the provenance UUIDs, indexed by the UUID of the row's ``Dict`` node
-(``row_uuid``: UUIDs survive ``verdi archive export``/``import``, pks do not). A descriptor an
-engine cannot give is NaN, never zero. This module is pure pandas: the table is read out of an
-AiiDA profile by :mod:`aiida_superionic.analysis.export`.
+One row per (material, temperature, composition): the identifier columns, the 54 descriptor columns
+(:mod:`aiida_superionic.descriptors.keys`), the trust columns (:mod:`aiida_superionic.common.trust`: the
+diffusivity verdict, σ(D), hops, MD length, ...) and the provenance UUIDs, indexed by the UUID of the row's
+``Dict`` node (``row_uuid``: UUIDs survive ``verdi archive export``/``import``, pks do not). A descriptor an engine
+cannot give is NaN, never zero. This module is pure pandas: the table is read out of an AiiDA profile by
+:mod:`aiida_superionic.analysis.export`.
 """
 
 from __future__ import annotations

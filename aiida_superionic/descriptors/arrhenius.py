@@ -33,8 +33,9 @@ import dataclasses
 import numpy as np
 import scipy.stats
 
+from .block_averaging import student_t_factor
 from .constants import BOLTZMANN_eV_K
-from .transport import drop_undefined, nernst_einstein_conductivity, student_t_factor
+from .transport import drop_undefined, nernst_einstein_conductivity
 
 #: Default temperature in K of the extrapolated D and σ (room temperature).
 ROOM_TEMPERATURE_K = 300.0

@@ -9,8 +9,8 @@ FS_PER_PS = 1.0e3
 #: Number of Cartesian dimensions; D = slope / (2 * DIMENSIONS) of the MSD.
 DIMENSIONS = 3
 
-#: Mobile species in the order of precedence used when none is named (DESIGN.md): the
-#: first one present in the structure is the mobile ion.
+#: Mobile species in the order of precedence used when none is named (docs/source/topics/diffusion.md):
+#: the first one present in the structure is the mobile ion.
 MOBILE_SPECIES_PRECEDENCE = ('Li', 'Na', 'Ag', 'Cu', 'F', 'Cl', 'Br', 'I', 'O')
 
 #: Boltzmann constant in eV/K (k_B / e, both exact in the SI since 2019).

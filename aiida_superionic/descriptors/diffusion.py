@@ -35,7 +35,7 @@ DEFAULT_HOP_SMOOTHING_PS = 0.1
 
 
 def select_mobile_species(symbols: list[str] | tuple[str, ...]) -> str:
-    """Return the mobile species of a structure by the precedence rule of the design.
+    """Return the mobile species of a structure by the precedence rule ``MOBILE_SPECIES_PRECEDENCE``.
 
     The first of Li, Na, Ag, Cu, F, Cl, Br, I, O present is the mobile ion.
 

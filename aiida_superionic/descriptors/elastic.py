@@ -1,4 +1,4 @@
-"""Mechanical–elastic descriptors (DESIGN.md, 13 keys) from the elastic tensor and the density.
+"""Mechanical–elastic descriptors (the 13 keys of :mod:`.keys`) from the elastic tensor and the density.
 
 Pure numpy (no AiiDA). Elastic constants in GPa, density in g/cm³, sound velocities in km/s.
 The elastic tensor is the 6×6 Voigt matrix C_ij with the Voigt order xx, yy, zz, yz, xz, xy
@@ -16,7 +16,8 @@ factors 2 and 4, which plain matrix inversion of the Voigt C gives),
 * B_R = 1 / [(S11 + S22 + S33) + 2 (S12 + S13 + S23)],
 * G_R = 15 / [4 (S11 + S22 + S33) − 4 (S12 + S13 + S23) + 3 (S44 + S55 + S66)],
 
-and B = (B_V + B_R) / 2, G = (G_V + G_R) / 2. Everything else follows DESIGN.md:
+and B = (B_V + B_R) / 2, G = (G_V + G_R) / 2. Everything else follows the definitions of
+docs/source/topics/descriptors.md:
 E = 9BG / (3B + G), ν = (3B − 2G) / (2 (3B + G)), λ = B − 2G/3, σ (P-wave) = B + 4G/3,
 κ (Pugh) = G/B, H_V = 2 (κ² G)^0.585 − 3 (Chen, Niu, Li & Li, *Intermetallics* **19**, 1275
 (2011); an empirical fit that goes negative for soft, ductile solids, κ² G ≲ 2.0 GPa, and is
@@ -73,7 +74,7 @@ BORN_SYSTEMS = ('cubic', 'hexagonal', 'tetragonal', 'orthorhombic')
 #: Every crystal system name accepted by ``crystal_system``.
 CRYSTAL_SYSTEMS = (*BORN_SYSTEMS, 'trigonal', 'monoclinic', 'triclinic')
 
-#: The 13 keys returned by :func:`mechanical_descriptors`, in DESIGN.md's order.
+#: The 13 keys returned by :func:`mechanical_descriptors`, in the table's order.
 MECHANICAL_DESCRIPTOR_KEYS = MECHANICAL_ELASTIC_KEYS  # the 13 keys of the table, defined once in keys.py
 
 # Voigt-matrix elements (0-based) that vanish in the standard setting of each system with
@@ -350,7 +351,7 @@ def mechanical_descriptors(
     crystal_system: str | None = None,
     allow_unstable: bool = False,
 ) -> dict:
-    """Return the 13 mechanical–elastic descriptors of DESIGN.md.
+    """Return the 13 mechanical–elastic descriptors of the table (:mod:`.keys`).
 
     :param elastic_tensor_GPa: the 6×6 Voigt matrix C in GPa (Voigt order xx, yy, zz, yz, xz, xy);
         symmetrised within ``DEFAULT_SYMMETRY_TOLERANCE`` (with a warning), refused beyond it.

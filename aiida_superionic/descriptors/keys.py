@@ -1,4 +1,7 @@
-"""The 54 descriptor keys of the table (DESIGN.md), their categories, and the merge into one row.
+"""The 54 descriptor keys of the table, their categories, and the merge into one row.
+
+The one definition of the keys: the code and the docs (docs/source/topics/architecture.md, table.md) read them
+from here.
 
 Keys are stable once released: the analysis reads them by name. A descriptor that an engine
 cannot give is present with the value ``None`` (NaN in the table), never zero or invented.
@@ -68,7 +71,7 @@ STRUCTURAL_COMPOSITIONAL_KEYS = (
     'vacancy_formation_energy_eV',
 )
 
-#: The 54 descriptor columns, in the order of DESIGN.md.
+#: The 54 descriptor columns, in the table's order: by category, as the paper groups them.
 DESCRIPTOR_KEYS = MECHANICAL_ELASTIC_KEYS + DIFFUSIVE_VIBRATIONAL_KEYS + STRUCTURAL_COMPOSITIONAL_KEYS
 
 #: Category of every descriptor (for the PCA's dominant-category analysis).

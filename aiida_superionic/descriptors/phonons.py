@@ -4,8 +4,8 @@ Pure numpy and phonopy (no AiiDA). Frequencies in THz, imaginary modes as negati
 convention). At Γ the dynamical matrix sums the force constants over every periodic image, so a
 supercell of any size gives the Γ modes of its primitive cell exactly up to the finite-difference
 error; larger supercells only matter away from Γ. The descriptor is taken **without** the
-non-analytical correction (DESIGN.md): at q → 0 the LO–TO splitting depends on the direction of
-approach, and the paper uses the analytical modes.
+non-analytical correction (docs/source/topics/descriptors.md, ``lowest_optical_frequency_meV``): at q → 0
+the LO–TO splitting depends on the direction of approach, and the paper uses the analytical modes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The structural–compositional descriptors of the design (18) and the lowest optical mode at Γ.
+"""The structural–compositional descriptors of the table (18 keys) and the lowest optical mode at Γ.
 
 Pure pymatgen/spglib/numpy (no AiiDA). Lengths in Å, volumes in Å³, angles in degrees, masses in
 amu, charges in units of e, energies in eV, phonon frequencies in THz (input) and meV (output).
@@ -16,11 +16,10 @@ P6/mmm. For a cell with vacancies or other disorder the symmetry is that of the 
 come from DFT (DFPT); when they are not given (e.g. a force-field workflow) the descriptor is
 ``None``, never zero and never estimated.
 
-**Mobile-ion polarizability.** The design allows a tabulated ionic polarizability with its source
-named. No table of *ionic* polarizabilities is installed with the project's dependencies
-(pymatgen's periodic table has none; ASE's ``vdwcorrection`` holds free-*atom* polarizabilities,
-Chu & Dalgarno 2004, which are not ionic), so ``mobile_ion_polarizability_A3`` is ``None`` and
-``polarizability_source`` says why.
+**Mobile-ion polarizability.** A tabulated ionic polarizability with its source named would do. No table of *ionic*
+polarizabilities is installed with the project's dependencies (pymatgen's periodic table has none; ASE's
+``vdwcorrection`` holds free-*atom* polarizabilities, Chu & Dalgarno 2004, which are not ionic), so
+``mobile_ion_polarizability_A3`` is ``None`` and ``polarizability_source`` says why.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from .composition import nominal_charge
 from .constants import PLANCK_meV_ps
 from .diffusion import select_mobile_species
 
-#: Family of each candidate mobile ion (DESIGN.md groups the electrolytes by these).
+#: Family of each candidate mobile ion (the table groups the electrolytes by these: its ``mobile_family`` column).
 MOBILE_FAMILIES = {
     'Li': 'Li',
     'Na': 'Na',
@@ -255,10 +254,10 @@ def structural_descriptors(
     angle_tolerance: float = DEFAULT_ANGLE_TOLERANCE_DEG,
     neighbour_tolerance: float = DEFAULT_NEIGHBOUR_TOLERANCE,
 ) -> dict:
-    """Return the structural–compositional descriptors of DESIGN.md and the lowest optical mode at Γ.
+    """Return the structural–compositional descriptors of the table (:mod:`.keys`) and the lowest optical mode at Γ.
 
     :param structure: an ordered pymatgen ``Structure`` (Å), the simulated cell.
-    :param mobile_species: the mobile ion; by default the precedence rule of the design.
+    :param mobile_species: the mobile ion; by default the mobile-species precedence rule.
     :param stoichiometric: whether the cell is stoichiometric (categorical, as given).
     :param born_charges: Born effective charges in e, shape ``(sites, 3, 3)`` in site order.
     :param dielectric_tensor: ion-clamped ε∞, shape ``(3, 3)``.

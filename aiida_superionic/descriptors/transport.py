@@ -68,13 +68,8 @@ import numpy as np
 import scipy.constants
 import scipy.stats
 
-from .constants import (
-    A2_PER_PS_TO_CM2_PER_S,
-    A3_TO_M3,
-    CM2_PER_S_TO_M2_PER_S,
-    ONE_SIGMA_PROBABILITY,
-    S_PER_M_TO_MS_PER_CM,
-)
+from .block_averaging import DEFAULT_BLOCKS, MIN_BLOCK_FRAMES, BlockAnalysis, block_analysis
+from .constants import A3_TO_M3, CM2_PER_S_TO_M2_PER_S, S_PER_M_TO_MS_PER_CM
 from .diffusion import (
     DEFAULT_HOP_FRACTION,
     DEFAULT_HOP_SMOOTHING_PS,
@@ -82,19 +77,8 @@ from .diffusion import (
     _tracer_diffusion,
     analyse_tracer_diffusion,  # noqa: F401 (re-exported: part of this module's namespace)
 )
-from .msd import (
-    _PAIRS,
-    DiffusionFit,
-    _checked_max_lag,
-    _msd_sums,
-    compute_msd,
-    fit_diffusion_coefficient,
-    paper_fit_window,
-)
-
-#: Default number of consecutive blocks for the uncertainties (5: blocks of 20–40 ps for the
-#: paper's 100–200 ps runs, so their fit windows of 5–20 ps stay in the diffusive regime).
-DEFAULT_BLOCKS = 5
+from .msd import DiffusionFit, fit_diffusion_coefficient
+from .msd_tensor import _msd_tensor, compute_collective_msd, fit_diffusion_tensor, msd_loglog_slope
 
 #: Default minimum number of hops for a meaningful D (~30 % Poisson error at 10 hops).
 DEFAULT_MIN_HOPS = 10
@@ -113,214 +97,6 @@ DEFAULT_LOGLOG_SLOPE_NOISE_SIGMAS = 3.0
 DIFFUSIVE = 'diffusive'
 TOO_FEW_HOPS = 'too_few_hops'
 NON_LINEAR = 'non_linear'
-
-
-# -------------------------------------------------------------------------------------------------
-# MSD tensor and collective MSD
-# -------------------------------------------------------------------------------------------------
-
-
-def compute_msd_tensor(positions: np.ndarray, max_lag: int | None = None) -> np.ndarray:
-    """Return the MSD tensor ``M_ab(τ) = < Δr_a(τ) Δr_b(τ) >`` averaged over time origins and atoms.
-
-    All time origins, in O(T log T), from the same FFTs as :func:`compute_msd` (whose result is
-    the diagonal): the off-diagonal element ab sums the cross spectra Re(conj(X_a) X_b) of the
-    atoms before one inverse FFT, exactly as the diagonal sums the power spectra |X_a|², so the
-    tensor costs one transform per coordinate, like the MSD.
-
-    :param positions: unwrapped Cartesian positions in Å, shape ``(frames, atoms, 3)``.
-    :param max_lag: largest lag in frames (default: ``frames - 1``).
-    :return: symmetric MSD tensor in Å², shape ``(max_lag + 1, 3, 3)``; its trace is the MSD.
-    """
-    positions = np.asarray(positions, dtype=float)
-    diagonal, off_diagonal = _msd_sums(positions, _checked_max_lag(positions, max_lag), cross=True)
-    return _msd_tensor(diagonal, off_diagonal)
-
-
-def _msd_tensor(diagonal: np.ndarray, off_diagonal: np.ndarray) -> np.ndarray:
-    """Assemble the symmetric MSD tensor ``(lags, 3, 3)`` from its diagonal and its (xy, yz, xz) elements."""
-    tensor = np.zeros((diagonal.shape[0], 3, 3))
-    tensor[:, [0, 1, 2], [0, 1, 2]] = diagonal
-    for column, (a, b) in enumerate(_PAIRS):
-        tensor[:, a, b] = tensor[:, b, a] = off_diagonal[:, column]
-    return tensor
-
-
-def fit_diffusion_tensor(lag_times_ps: np.ndarray, msd_tensor_A2: np.ndarray, fit_start_ps: float) -> np.ndarray:
-    """Fit ``M_ab(τ) = 2 D_ab τ + c_ab`` by least squares over ``fit_start_ps ≤ τ ≤ τ_last``.
-
-    The same window and ordinary least squares as :func:`fit_diffusion_coefficient`, element by
-    element, so ``trace(D) / 3`` equals the scalar D of the total MSD (both are linear in the MSD).
-
-    :param lag_times_ps: lag times in ps, increasing, shape ``(lags,)``.
-    :param msd_tensor_A2: MSD tensor in Å², shape ``(lags, 3, 3)``.
-    :param fit_start_ps: start of the window in ps; it ends at the last lag given.
-    :return: the tracer diffusion tensor in cm²/s, shape ``(3, 3)``, symmetric.
-    """
-    lag_times_ps = np.asarray(lag_times_ps, dtype=float)
-    msd_tensor_A2 = np.asarray(msd_tensor_A2, dtype=float)
-    window = _fit_window(lag_times_ps, fit_start_ps)
-    slopes = np.polyfit(lag_times_ps[window], msd_tensor_A2[window].reshape(-1, 9), 1)[0].reshape(3, 3)
-    tensor = slopes / 2.0 * A2_PER_PS_TO_CM2_PER_S
-    return 0.5 * (tensor + tensor.T)
-
-
-def compute_collective_msd(positions: np.ndarray, max_lag: int | None = None) -> np.ndarray:
-    """Return the collective ("charge") MSD per direction, ``< (Σ_i Δx_i(τ))² > / N``.
-
-    Averaged over all time origins (the FFT MSD of the summed positions); N is the number of
-    ions given. For independent ions it equals the tracer MSD on average; correlated motion
-    raises (concerted hops) or lowers it. D_σ = slope / 6 of its total.
-
-    :param positions: unwrapped, drift-corrected Cartesian positions in Å of the N mobile ions,
-        shape ``(frames, N, 3)``.
-    :param max_lag: largest lag in frames (default: ``frames - 1``).
-    :return: collective MSD in Å², shape ``(max_lag + 1, 3)``.
-    """
-    positions = np.asarray(positions, dtype=float)
-    ions = positions.shape[1]
-    if ions == 0:
-        raise ValueError('the collective MSD needs at least 1 ion')
-    return compute_msd(positions.sum(axis=1, keepdims=True), max_lag=max_lag) / ions
-
-
-def msd_loglog_slope(lag_times_ps: np.ndarray, msd_A2: np.ndarray, fit_start_ps: float) -> float:
-    """Return α, the least-squares slope of ln MSD against ln τ over ``fit_start_ps ≤ τ ≤ τ_last``.
-
-    α = 1 for diffusion, < 1 for caged or sub-diffusive motion, 2 for ballistic motion. The raw
-    MSD is used (nothing subtracted). NaN when the MSD is not positive everywhere in the window.
-
-    :param lag_times_ps: lag times in ps, increasing, shape ``(lags,)``.
-    :param msd_A2: total MSD in Å², shape ``(lags,)``.
-    :param fit_start_ps: start of the window in ps, > 0.
-    """
-    lag_times_ps = np.asarray(lag_times_ps, dtype=float)
-    msd_A2 = np.asarray(msd_A2, dtype=float)
-    window = _fit_window(lag_times_ps, fit_start_ps) & (lag_times_ps > 0)
-    if window.sum() < 2:
-        raise ValueError(f'the window from {fit_start_ps} ps holds fewer than 2 positive lags')
-    if np.any(msd_A2[window] <= 0):
-        return float('nan')
-    return float(np.polyfit(np.log(lag_times_ps[window]), np.log(msd_A2[window]), 1)[0])
-
-
-def _fit_window(lag_times_ps: np.ndarray, fit_start_ps: float) -> np.ndarray:
-    """The lags of the fit window, with the tolerance of ``fit_diffusion_coefficient``."""
-    window = lag_times_ps >= fit_start_ps - 1e-12 * max(abs(fit_start_ps), 1.0)
-    if window.sum() < 2:
-        raise ValueError(f'the fit window from {fit_start_ps} ps holds fewer than 2 lags')
-    return window
-
-
-# -------------------------------------------------------------------------------------------------
-# uncertainties by block averaging
-# -------------------------------------------------------------------------------------------------
-
-
-def one_sigma_half_width(values: np.ndarray) -> float:
-    """Return ``t · s``: the half-width of a 68.27 % interval from the spread of a few estimates.
-
-    ``s`` is the sample standard deviation of the n values and ``t`` the two-sided 68.27 %
-    quantile of Student's t with n − 1 degrees of freedom, so that ``x ± t·s`` covers the truth
-    68.27 % of the time when ``x`` has the distribution of one of the values (not of their mean).
-
-    :param values: at least 2 independent estimates of the same quantity.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.size < 2:
-        raise ValueError(f'a spread needs at least 2 values, got {values.size}')
-    return float(student_t_factor(values.size - 1) * values.std(ddof=1))
-
-
-def student_t_factor(degrees_of_freedom: int) -> float:
-    """Two-sided 68.27 % quantile of Student's t (→ 1 for many degrees of freedom)."""
-    return float(scipy.stats.t.ppf(0.5 + ONE_SIGMA_PROBABILITY / 2, degrees_of_freedom))
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockAnalysis:
-    """Tracer and collective D of consecutive, equal segments of a run (same relative window).
-
-    :ivar blocks: number of segments.
-    :ivar frames_per_block: frames per segment (trailing frames beyond ``blocks × frames_per_block``
-        are not used here).
-    :ivar fit_start_ps: start of each segment's fit window in ps (τmax_b / 2).
-    :ivar fit_end_ps: end of each segment's fit window in ps (τmax_b, half a segment).
-    :ivar diffusion_coefficients_cm2_s: tracer D of each segment in cm²/s, shape ``(blocks,)``.
-    :ivar collective_diffusion_coefficients_cm2_s: collective D_σ of each segment in cm²/s.
-    :ivar coverage_factor: the Student-t factor applied to the sample standard deviations.
-    """
-
-    blocks: int
-    frames_per_block: int
-    fit_start_ps: float
-    fit_end_ps: float
-    diffusion_coefficients_cm2_s: np.ndarray
-    collective_diffusion_coefficients_cm2_s: np.ndarray
-    coverage_factor: float
-
-    @property
-    def diffusion_coefficient_std_cm2_s(self) -> float:
-        """Calibrated 1σ (68.27 % half-width) of the full run's tracer D in cm²/s."""
-        return one_sigma_half_width(self.diffusion_coefficients_cm2_s)
-
-    @property
-    def collective_diffusion_coefficient_std_cm2_s(self) -> float:
-        """Calibrated 1σ (68.27 % half-width) of the full run's collective D_σ in cm²/s."""
-        return one_sigma_half_width(self.collective_diffusion_coefficients_cm2_s)
-
-
-#: Frames a block needs for the paper's window (τmax = half the block, fit over τmax/2..τmax).
-MIN_BLOCK_FRAMES = 5
-
-
-def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int = DEFAULT_BLOCKS) -> BlockAnalysis:
-    """Fit tracer and collective D in each of ``blocks`` consecutive segments of the run.
-
-    Each segment is analysed exactly as the paper analyses a whole run (MSD over all its time
-    origins up to half the segment, least squares over the second half of those lags), so the
-    spread of the segment values is the uncertainty of the full-run value (see the module
-    docstring for why it is not divided by √blocks).
-
-    :param positions: unwrapped, drift-corrected positions in Å of the mobile ions,
-        shape ``(frames, ions, 3)``.
-    :param frame_interval_ps: time between frames in ps.
-    :param blocks: number of segments, ≥ 2 (each needs ≥ 5 frames).
-    """
-    positions = np.asarray(positions, dtype=float)
-    blocks = int(blocks)
-    if blocks < 2:
-        raise ValueError(f'block averaging needs at least 2 blocks, got {blocks}')
-    if frame_interval_ps <= 0:
-        raise ValueError(f'frame_interval_ps must be positive, got {frame_interval_ps}')
-    frames = positions.shape[0]
-    length = frames // blocks
-    if length < MIN_BLOCK_FRAMES:
-        raise ValueError(
-            f'{frames} frames are too few for {blocks} blocks (each needs at least {MIN_BLOCK_FRAMES} frames): '
-            'use fewer blocks'
-        )
-    first, last = paper_fit_window(length)
-    lag_times_ps = np.arange(last + 1) * float(frame_interval_ps)
-    tracer = np.empty(blocks)
-    collective = np.empty(blocks)
-    for block in range(blocks):
-        segment = positions[block * length : (block + 1) * length]
-        msd = compute_msd(segment, max_lag=last).sum(axis=1)
-        tracer[block] = fit_diffusion_coefficient(lag_times_ps, msd, lag_times_ps[first]).diffusion_coefficient_cm2_s
-        collective_msd = compute_collective_msd(segment, max_lag=last).sum(axis=1)
-        collective[block] = fit_diffusion_coefficient(
-            lag_times_ps, collective_msd, lag_times_ps[first]
-        ).diffusion_coefficient_cm2_s
-    return BlockAnalysis(
-        blocks=blocks,
-        frames_per_block=length,
-        fit_start_ps=float(lag_times_ps[first]),
-        fit_end_ps=float(lag_times_ps[last]),
-        diffusion_coefficients_cm2_s=tracer,
-        collective_diffusion_coefficients_cm2_s=collective,
-        coverage_factor=student_t_factor(blocks - 1),
-    )
 
 
 # -------------------------------------------------------------------------------------------------
@@ -537,7 +313,7 @@ class Transport:
     def descriptors(self) -> dict:
         """Return the scalar descriptors as a flat dict with unit-suffixed keys.
 
-        ``diffusion_coefficient_cm2_s`` and ``msd_A2`` are the paper's (DESIGN.md); the others
+        ``diffusion_coefficient_cm2_s`` and ``msd_A2`` are the paper's (columns of the table, :mod:`.keys`); the others
         are stored beside the 54 columns. Undefined numbers (a Haven ratio without charge
         diffusion) are left out, since an AiiDA ``Dict`` cannot store NaN and the table reads a
         missing key as NaN. ``diffusion_tensor_cm2_s`` is a nested 3 × 3 list.
@@ -572,7 +348,8 @@ class Transport:
 def drop_undefined(descriptors: dict) -> dict:
     """Return the descriptors without the keys whose value is a NaN or infinite number.
 
-    DESIGN.md: a descriptor that cannot be given is absent (NaN in the table), never invented;
+    The table's rule (docs/source/topics/architecture.md): a descriptor that cannot be given is absent (NaN in
+    the table), never invented;
     AiiDA refuses to store NaN in a ``Dict``, so undefined numbers are left out here.
     """
     return {

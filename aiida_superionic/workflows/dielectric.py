@@ -52,7 +52,7 @@ class DielectricWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkCha
             'mobile_species',
             valid_type=orm.Str,
             required=False,
-            help='The mobile ion (for its mean Born charge); by default the design precedence rule.',
+            help='The mobile ion (for its mean Born charge); by default the mobile-species precedence rule.',
         )
         spec.input('dielectric', valid_type=orm.Bool, default=lambda: orm.Bool(True), help='Run DFPT.')
         spec.input('band_gap', valid_type=orm.Bool, default=lambda: orm.Bool(True), help='Run the static calculation.')

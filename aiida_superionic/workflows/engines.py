@@ -89,7 +89,8 @@ def describe_process(node) -> str:
 
 
 def mobile_species_of(inputs) -> tuple[str | None, str | None]:
-    """Return ``(species, None)``: the ``mobile_species`` input, or the design's choice for the ``structure``; or
+    """Return ``(species, None)``: the ``mobile_species`` input, or the precedence rule's choice for the
+    ``structure`` (``descriptors.diffusion.select_mobile_species``); or
     ``(None, why not)`` when the structure has none or not the one named. ``(None, None)`` without a structure."""
     structure = inputs.get('structure')
     if structure is None:

@@ -71,12 +71,12 @@ def import_md_run(
     """Import one MD run (its segments in order) and return the stored nodes; needs a loaded AiiDA profile.
 
     ``paths``: VASP run folders (XDATCAR or vasprun.xml, INCAR or OUTCAR; gzip, bz2 and xz read as
-    they are), or trajectory files ASE reads (``.xyz``, ``.extxyz``, ``.traj``), one per segment.
-    ``timestep_fs`` / ``nblock`` override POTIM / NBLOCK (needed when a folder has no INCAR or
-    OUTCAR); ``frame_interval_fs`` is the time between frames of an ASE file. The temperature is
-    TEBEG unless ``temperature_K`` is given; the mobile species is the design's rule (Li, Na, Ag,
-    Cu, halides, O) unless named. ``equilibration_ps`` is discarded from the start of the
-    analysis; ``analysis_settings`` are further settings of ``compute_trajectory_descriptors``.
+    they are), or trajectory files ASE reads (``.xyz``, ``.extxyz``, ``.traj``), one per segment. ``timestep_fs`` /
+    ``nblock`` override POTIM / NBLOCK (needed when a folder has no INCAR or OUTCAR); ``frame_interval_fs`` is the
+    time between frames of an ASE file. The temperature is TEBEG unless ``temperature_K`` is given; the mobile
+    species is the precedence rule (Li, Na, Ag, Cu, halides, O:
+    ``descriptors.constants.MOBILE_SPECIES_PRECEDENCE``) unless named. ``equilibration_ps`` is discarded from the
+    start of the analysis; ``analysis_settings`` are further settings of ``compute_trajectory_descriptors``.
 
     Problems found before anything is stored (a missing file, no time step) raise
     ``TrajectoryFileError``; a file that turns out unreadable leaves a failed ``import_trajectory``

@@ -19,7 +19,8 @@ ELASTIC_TENSOR_ARRAY = 'elastic_tensor_GPa'
 
 @calcfunction
 def compute_elastic_descriptors(elastic_tensor: orm.ArrayData, structure: orm.StructureData) -> orm.Dict | ExitCode:
-    """Compute the mechanical–elastic descriptors of DESIGN.md from the elastic tensor of ``structure``.
+    """Compute the mechanical–elastic descriptors of the table (``descriptors.keys``) from the elastic tensor of
+    ``structure``.
 
     ``elastic_tensor`` holds the array ``elastic_tensor_GPa``: the 6×6 Voigt matrix C in GPa (Voigt
     order xx, yy, zz, yz, xz, xy, in the Cartesian frame of ``structure``). The density ρ (g/cm³)

@@ -45,7 +45,7 @@ def compute_structural_descriptors(
 ) -> orm.Dict | ExitCode:
     """Return the structural–compositional descriptors of ``structure`` (Å) as a Dict.
 
-    :param mobile_species: the mobile ion; by default the design's precedence rule.
+    :param mobile_species: the mobile ion; by default the mobile-species precedence rule.
     :param stoichiometric: whether the cell is stoichiometric (default True).
     :param dielectric: DFPT results, arrays ``born_charges`` (e, shape ``(sites, 3, 3)``, site
         order of ``structure``) and/or ``dielectric`` (ion-clamped ε∞, ``(3, 3)``): the layout of

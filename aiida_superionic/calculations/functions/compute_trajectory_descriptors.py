@@ -14,17 +14,18 @@ from aiida.engine import ExitCode, calcfunction
 from ase.data import atomic_masses, atomic_numbers
 
 from ...common.trajectory import trajectory_arrays
+from ...descriptors.block_averaging import DEFAULT_BLOCKS
 from ...descriptors.composition import nominal_charge
 from ...descriptors.diffusion import DEFAULT_HOP_FRACTION, DEFAULT_HOP_SMOOTHING_PS
 from ...descriptors.stability import energy_drift_meV_atom_ps
 from ...descriptors.transport import (
-    DEFAULT_BLOCKS,
     DEFAULT_LOGLOG_SLOPE_TOLERANCE,
     DEFAULT_MIN_HOPS,
     analyse_transport,
     drop_undefined,
 )
-from ...descriptors.vibrations import DEFAULT_MAX_CORRELATION_ps, DEFAULT_MAX_ENERGY_meV, analyse_vibrations
+from ...descriptors.vibrational_spectra import DEFAULT_MAX_CORRELATION_ps, DEFAULT_MAX_ENERGY_meV
+from ...descriptors.vibrations import analyse_vibrations
 
 #: Settings of the analysis and their defaults.
 DEFAULT_SETTINGS = {

@@ -22,7 +22,7 @@ def merge_descriptors(
 ) -> orm.Dict | ExitCode:
     """Merge the descriptors of one MD run, its structure and its elastic tensor into one table row.
 
-    The row holds exactly the 54 descriptor keys of the design (``None`` where a calculation was
+    The row holds exactly the 54 descriptor keys of the table (``descriptors.keys``; ``None`` where a calculation was
     not run or the engine cannot give the quantity: NaN in the table, never zero) and the
     identifiers (formula, mobile species and family, temperature, stoichiometric flag, engine,
     model or functional, protocol), and the trust columns of :mod:`aiida_superionic.common.trust`

@@ -1,0 +1,129 @@
+"""The uncertainty of D by block averaging with the same relative fit window. Why this estimator, and its
+limits: :mod:`.transport`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.constants
+import scipy.stats
+
+from .constants import ONE_SIGMA_PROBABILITY
+from .msd import compute_msd, fit_diffusion_coefficient, paper_fit_window
+from .msd_tensor import compute_collective_msd
+
+#: Default number of consecutive blocks for the uncertainties (5: blocks of 20–40 ps for the
+#: paper's 100–200 ps runs, so their fit windows of 5–20 ps stay in the diffusive regime).
+DEFAULT_BLOCKS = 5
+
+
+# -------------------------------------------------------------------------------------------------
+# uncertainties by block averaging
+# -------------------------------------------------------------------------------------------------
+
+
+def one_sigma_half_width(values: np.ndarray) -> float:
+    """Return ``t · s``: the half-width of a 68.27 % interval from the spread of a few estimates.
+
+    ``s`` is the sample standard deviation of the n values and ``t`` the two-sided 68.27 %
+    quantile of Student's t with n − 1 degrees of freedom, so that ``x ± t·s`` covers the truth
+    68.27 % of the time when ``x`` has the distribution of one of the values (not of their mean).
+
+    :param values: at least 2 independent estimates of the same quantity.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        raise ValueError(f'a spread needs at least 2 values, got {values.size}')
+    return float(student_t_factor(values.size - 1) * values.std(ddof=1))
+
+
+def student_t_factor(degrees_of_freedom: int) -> float:
+    """Two-sided 68.27 % quantile of Student's t (→ 1 for many degrees of freedom)."""
+    return float(scipy.stats.t.ppf(0.5 + ONE_SIGMA_PROBABILITY / 2, degrees_of_freedom))
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockAnalysis:
+    """Tracer and collective D of consecutive, equal segments of a run (same relative window).
+
+    :ivar blocks: number of segments.
+    :ivar frames_per_block: frames per segment (trailing frames beyond ``blocks × frames_per_block``
+        are not used here).
+    :ivar fit_start_ps: start of each segment's fit window in ps (τmax_b / 2).
+    :ivar fit_end_ps: end of each segment's fit window in ps (τmax_b, half a segment).
+    :ivar diffusion_coefficients_cm2_s: tracer D of each segment in cm²/s, shape ``(blocks,)``.
+    :ivar collective_diffusion_coefficients_cm2_s: collective D_σ of each segment in cm²/s.
+    :ivar coverage_factor: the Student-t factor applied to the sample standard deviations.
+    """
+
+    blocks: int
+    frames_per_block: int
+    fit_start_ps: float
+    fit_end_ps: float
+    diffusion_coefficients_cm2_s: np.ndarray
+    collective_diffusion_coefficients_cm2_s: np.ndarray
+    coverage_factor: float
+
+    @property
+    def diffusion_coefficient_std_cm2_s(self) -> float:
+        """Calibrated 1σ (68.27 % half-width) of the full run's tracer D in cm²/s."""
+        return one_sigma_half_width(self.diffusion_coefficients_cm2_s)
+
+    @property
+    def collective_diffusion_coefficient_std_cm2_s(self) -> float:
+        """Calibrated 1σ (68.27 % half-width) of the full run's collective D_σ in cm²/s."""
+        return one_sigma_half_width(self.collective_diffusion_coefficients_cm2_s)
+
+
+#: Frames a block needs for the paper's window (τmax = half the block, fit over τmax/2..τmax).
+MIN_BLOCK_FRAMES = 5
+
+
+def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int = DEFAULT_BLOCKS) -> BlockAnalysis:
+    """Fit tracer and collective D in each of ``blocks`` consecutive segments of the run.
+
+    Each segment is analysed exactly as the paper analyses a whole run (MSD over all its time
+    origins up to half the segment, least squares over the second half of those lags), so the
+    spread of the segment values is the uncertainty of the full-run value (see the module
+    docstring for why it is not divided by √blocks).
+
+    :param positions: unwrapped, drift-corrected positions in Å of the mobile ions,
+        shape ``(frames, ions, 3)``.
+    :param frame_interval_ps: time between frames in ps.
+    :param blocks: number of segments, ≥ 2 (each needs ≥ 5 frames).
+    """
+    positions = np.asarray(positions, dtype=float)
+    blocks = int(blocks)
+    if blocks < 2:
+        raise ValueError(f'block averaging needs at least 2 blocks, got {blocks}')
+    if frame_interval_ps <= 0:
+        raise ValueError(f'frame_interval_ps must be positive, got {frame_interval_ps}')
+    frames = positions.shape[0]
+    length = frames // blocks
+    if length < MIN_BLOCK_FRAMES:
+        raise ValueError(
+            f'{frames} frames are too few for {blocks} blocks (each needs at least {MIN_BLOCK_FRAMES} frames): '
+            'use fewer blocks'
+        )
+    first, last = paper_fit_window(length)
+    lag_times_ps = np.arange(last + 1) * float(frame_interval_ps)
+    tracer = np.empty(blocks)
+    collective = np.empty(blocks)
+    for block in range(blocks):
+        segment = positions[block * length : (block + 1) * length]
+        msd = compute_msd(segment, max_lag=last).sum(axis=1)
+        tracer[block] = fit_diffusion_coefficient(lag_times_ps, msd, lag_times_ps[first]).diffusion_coefficient_cm2_s
+        collective_msd = compute_collective_msd(segment, max_lag=last).sum(axis=1)
+        collective[block] = fit_diffusion_coefficient(
+            lag_times_ps, collective_msd, lag_times_ps[first]
+        ).diffusion_coefficient_cm2_s
+    return BlockAnalysis(
+        blocks=blocks,
+        frames_per_block=length,
+        fit_start_ps=float(lag_times_ps[first]),
+        fit_end_ps=float(lag_times_ps[last]),
+        diffusion_coefficients_cm2_s=tracer,
+        collective_diffusion_coefficients_cm2_s=collective,
+        coverage_factor=student_t_factor(blocks - 1),
+    )
