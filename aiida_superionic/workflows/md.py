@@ -270,8 +270,9 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         spec.output(
             'descriptors',
             valid_type=orm.Dict,
-            help='The diffusive–vibrational descriptors (DESIGN keys such as `diffusion_coefficient_cm2_s`, '
-            '`msd_A2`, `mean_frequency_meV_mobile`, `lindemann_ratio`) and what stands beside them: the '
+            help='The diffusive–vibrational descriptors (keys of `descriptors/keys.py` such as '
+            '`diffusion_coefficient_cm2_s`, `msd_A2`, `mean_frequency_meV_mobile`, `lindemann_ratio`) and what '
+            'stands beside them: the '
             'uncertainty and tensor of D, collective D, Haven ratio, conductivity, hops, the verdict.',
         )
         spec.output(
