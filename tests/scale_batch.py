@@ -40,6 +40,7 @@ import json
 import os
 import pathlib
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -363,6 +364,28 @@ def stop_and_start_daemon(client, batch: Batch, workers: int) -> None:
     )
 
 
+def repair_lost_tasks(client, batch: Batch, workers: int, profile: str) -> None:
+    """What a user does when processes wait for children that never start: ``verdi process repair``.
+
+    A worker SIGKILLed between storing a process it submitted and sending that process's task to the broker leaves
+    the process ``Created`` with no task (aiida-core stores and sends in two steps): nothing will ever run it. The
+    repair needs the daemon stopped; it sends a task for every active process that has none.
+    """
+    stop_daemon(client)
+    verdi = pathlib.Path(sys.executable).parent / 'verdi'
+    repair = subprocess.run(
+        [str(verdi), '-p', profile, 'process', 'repair', '--force'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    zombies = [line.split(':', 1)[1].strip() for line in repair.stdout.splitlines() if 'without process task' in line]
+    client.start_daemon(number_workers=workers)
+    batch.stalled = False
+    batch.record('process repair', exit_status=repair.returncode, revived=zombies[0] if zombies else 'none')
+
+
 def kill_one_worker(client, batch: Batch, workers: int, deadline: float) -> None:
     """SIGKILL a worker: no shutdown, no checkpoint; its processes go back to the broker's queue."""
     victim = _worker_pids(client)[0]
@@ -635,6 +658,9 @@ def run(args) -> dict:
         if args.kill_at and wait_for(batch, lambda fraction, _: fraction >= args.kill_at, **waits):
             kill_one_worker(client, batch, args.workers, args.deadline)
         finished = wait_for(batch, lambda _, running: running == 0, **waits)
+        if batch.stalled:
+            repair_lost_tasks(client, batch, args.workers, args.profile)
+            finished = wait_for(batch, lambda _, running: running == 0, **waits)
         restarted = restart_excepted_runs(batch)
         if restarted:
             finished = wait_for(batch, lambda _, running: running == 0, **waits)
@@ -652,6 +678,11 @@ def run(args) -> dict:
         report.update({'problems': [f'the checks failed:\n{traceback.format_exc()}'], 'exit_statuses': {}})
         report.update({'calcjobs': 0, 'interrupted_calcfunctions': [], 'recovered': [], 'diffusion_coefficients': {}})
     for fault in batch.faults:
+        if fault['event'] == 'process repair':
+            report['recovered'].append(
+                f'processes that never started (their task lost with a killed worker) revived by `verdi process '
+                f'repair`: {fault["revived"]} (exit {fault["exit_status"]})'
+            )
         if fault['event'] in ('daemon stopped', 'worker SIGKILLed') and fault['workchains_running'] == 0:
             report['problems'].append(f'the fault "{fault["event"]}" came after the batch had finished')
     for needed in (['daemon stopped'] if args.stop_at else []) + (['worker SIGKILLed'] if args.kill_at else []):
