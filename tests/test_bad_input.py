@@ -170,6 +170,52 @@ def _export_empty_profile(kit):
     return CliOutcome(completed.returncode, completed.stdout + completed.stderr)
 
 
+def _md_builder(kit, temperature=600.0, code=..., structure=None, overrides=None):
+    """``MdWorkChain.get_builder_from_protocol`` called as a user calls it, with one argument wrong."""
+    return MdWorkChain.get_builder_from_protocol(
+        code=kit.python_code if code is ... else code,
+        structure=structure if structure is not None else kit.generate_structure('cu3au'),
+        temperature=temperature,
+        protocol='fast',
+        overrides=overrides,
+        model=kit.emt_model,
+    )
+
+
+def _sse_builder(kit, overrides=None, code=..., structure=None):
+    """``SseWorkChain.get_builder_from_protocol`` called as a user calls it, with one argument wrong."""
+    return SseWorkChain.get_builder_from_protocol(
+        'ase',
+        structure if structure is not None else kit.generate_structure('cu3au', repeat=1, vacancy=False),
+        'fast',
+        overrides=overrides,
+        code=kit.python_code if code is ... else code,
+        model=kit.emt_model,
+    )
+
+
+def _vasp_folder(kit, name='run', incar=None, frames=40):
+    """A VASP MD run folder as a user has it: a gzipped XDATCAR (Li12P2S8, VASP 5) and an NVT INCAR."""
+    from vasp_files import INCAR_MD, random_md_frames, write_xdatcar
+
+    folder = kit.folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    fractional = np.round(random_md_frames(frames, [12, 2, 8], seed=1, step_A=0.2), 8)
+    cell = np.diag([10.0, 10.5, 11.0])
+    write_xdatcar(folder / 'XDATCAR.gz', fractional, cell, ['Li', 'P', 'S'], [12, 2, 8], compression='gzip')
+    (folder / 'INCAR').write_text(INCAR_MD if incar is None else incar)
+    return folder
+
+
+def _import(kit, *arguments):
+    """``aiida-superionic import`` with ``arguments``; nothing may be stored by a refused import."""
+    nodes_before = orm.QueryBuilder().append(orm.Node).count()
+    result = kit.cli('import', *arguments)
+    if result.exit_code != 0:
+        assert orm.QueryBuilder().append(orm.Node).count() == nodes_before, 'a refused import stored nodes'
+    return result
+
+
 @dataclasses.dataclass
 class CliOutcome:
     exit_code: int
@@ -284,7 +330,131 @@ BAD_INPUTS = [
         lambda kit: kit.sse(md={'stepz': 100}),
         Refusal(r'unknown override `md\.stepz`: known keys at this level are', raises=ValueError),
     ),
+    BadInput(
+        'a NaN temperature (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[900.0, float('nan')]),
+        Refusal(r'`temperatures` must be a finite number of kelvin, got nan', raises=ValueError),
+    ),
+    BadInput(
+        'an infinite temperature (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[float('inf'), 900.0]),
+        Refusal(r'`temperatures` must be a finite number of kelvin, got inf', raises=ValueError),
+    ),
+    BadInput(
+        'an absurd temperature, 70000 K for 700 (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[500.0, 70000.0]),
+        Refusal(r'`temperatures` = 70000 K is outside the plausible range 0 < T <= 5000 K', raises=ValueError),
+    ),
+    BadInput(
+        'two temperatures equal within 1e-6 K (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[700.0, 900.0, 700.0000001]),
+        Refusal(r'`temperatures` repeats a temperature: 700\.0 and 700\.0000001 K are one MD run', raises=ValueError),
+    ),
+    BadInput(
+        'temperatures as text (SseWorkChain)',
+        lambda kit: kit.sse(temperatures='700 900'),
+        Refusal(r"`temperatures` must be a number or a list of numbers \(K\), got '700 900'", raises=ValueError),
+    ),
+    BadInput(
+        'a NaN temperature (MdWorkChain builder)',
+        lambda kit: _md_builder(kit, temperature=float('nan')),
+        Refusal(r'`temperature` must be a finite number of kelvin, got nan', raises=ValueError),
+    ),
+    BadInput(
+        'a temperature of 0 K (MdWorkChain builder)',
+        lambda kit: _md_builder(kit, temperature=0.0),
+        Refusal(r'`temperature` must be > 0, got 0 K', raises=ValueError),
+    ),
+    BadInput(
+        'an absurd temperature (MdWorkChain builder)',
+        lambda kit: _md_builder(kit, temperature=9000.0),
+        Refusal(r'`temperature` = 9000 K is outside the plausible range 0 < T <= 5000 K', raises=ValueError),
+    ),
+    BadInput(
+        'a NaN time step (MdWorkChain builder)',
+        lambda kit: _md_builder(kit, overrides={'timestep': float('nan')}),
+        Refusal(r'`timestep` must be > 0, got nan', raises=ValueError),
+    ),
+    BadInput(
+        'overrides that are not a dict (SseWorkChain)',
+        lambda kit: _sse_builder(kit, overrides=[('md', {'steps': 100})]),
+        Refusal(r'`overrides` must be a dict of protocol keys, .*got list', raises=ValueError),
+    ),
+    BadInput(
+        'overrides that are not a dict (MdWorkChain)',
+        lambda kit: _md_builder(kit, overrides='stringent'),
+        Refusal(r"`overrides` must be a dict of protocol keys, .*got str 'stringent'", raises=ValueError),
+    ),
+    BadInput(
+        'code=None (SseWorkChain)',
+        lambda kit: _sse_builder(kit, code=None),
+        Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
+    ),
+    BadInput(
+        'code=None (MdWorkChain)',
+        lambda kit: _md_builder(kit, code=None),
+        Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
+    ),
+    BadInput(
+        'a code label instead of a code (MdWorkChain)',
+        lambda kit: _md_builder(kit, code='python@localhost'),
+        Refusal(
+            r"`code` must be an AiiDA code \(orm.load_code\(...\)\), got str 'python@localhost'", raises=ValueError
+        ),
+    ),
+    BadInput(
+        'a structure that is a file name (SseWorkChain)',
+        lambda kit: _sse_builder(kit, structure='Li3N.cif'),
+        Refusal(
+            r'`structure` must be a StructureData, e\.g\. orm\.StructureData\(ase=atoms\).*got str', raises=ValueError
+        ),
+    ),
+    BadInput(
+        'a temperature of NaN (import --temperature)',
+        lambda kit: _import(kit, _vasp_folder(kit), '--temperature', 'nan'),
+        Refusal(r'`temperature_K` must be a finite number of kelvin, got nan \(--temperature\)', exit_code=1),
+    ),
+    BadInput(
+        'a negative temperature (import --temperature)',
+        lambda kit: _import(kit, _vasp_folder(kit), '--temperature', '-650'),
+        Refusal(r'`temperature_K` must be > 0, got -650 K \(--temperature\)', exit_code=1),
+    ),
+    BadInput(
+        'an absurd temperature (import --temperature)',
+        lambda kit: _import(kit, _vasp_folder(kit), '--temperature', '65000'),
+        Refusal(r'`temperature_K` = 65000 K is outside the plausible range', exit_code=1),
+    ),
+    BadInput(
+        'a frame interval of 0 fs (import --frame-interval-fs)',
+        lambda kit: _import(kit, _extxyz(kit), '--frame-interval-fs', '0'),
+        Refusal(r'frame_interval_fs \(--frame-interval-fs\) must be a finite time > 0 fs, got 0', exit_code=1),
+    ),
+    BadInput(
+        'a NaN frame interval (import --frame-interval-fs)',
+        lambda kit: _import(kit, _extxyz(kit), '--frame-interval-fs', 'nan', '--temperature', '600'),
+        Refusal(r'frame_interval_fs \(--frame-interval-fs\) must be a finite time > 0 fs, got nan', exit_code=1),
+    ),
+    BadInput(
+        'a negative time step (import --timestep-fs)',
+        lambda kit: _import(kit, _vasp_folder(kit), '--timestep-fs', '-2'),
+        Refusal(r'timestep_fs \(--timestep-fs\) must be a finite time > 0 fs, got -2', exit_code=1),
+    ),
 ]
+
+
+def _extxyz(kit, name='walk.extxyz'):
+    """An extended-XYZ trajectory as ASE writes it: 8 Li and 4 Ge, 30 frames, cubic 8 Å cell."""
+    from ase import Atoms
+    from ase.io import write
+
+    rng = np.random.default_rng(3)
+    frames = [
+        Atoms(['Li'] * 8 + ['Ge'] * 4, positions=rng.uniform(0, 8, (12, 3)), cell=np.eye(3) * 8.0, pbc=True)
+        for _ in range(30)
+    ]
+    path = kit.folder / name
+    write(path, frames, format='extxyz')
+    return path
 
 
 def _with(builder, **changes):
@@ -321,6 +491,12 @@ def test_bad_input_gets_a_clear_answer_and_nothing_stored_is_lost(
         else:
             assert outcome.exit_code == refusal.exit_code, outcome.output
             assert _matches(refusal.message, outcome.output), outcome.output
+            # A command answers in one line: CliRunner catches an uncaught exception (exit 1, no traceback
+            # printed), so the exception itself is checked too, besides the output of a subprocess.
+            assert 'Traceback' not in outcome.output, outcome.output
+            exception = getattr(outcome, 'exception', None)
+            assert exception is None or isinstance(exception, SystemExit), repr(exception)
+            assert len([line for line in outcome.output.splitlines() if line.startswith('Error')]) == 1
     after = _stored_state(tmp_path)
     assert not {uuid for uuid in before['nodes'] if after['nodes'].get(uuid) != before['nodes'][uuid]}
     kept_files = {path for path, content in before['files'].items() if after['files'].get(path) == content}
@@ -332,3 +508,19 @@ def _matches(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, ' '.join(text.split())) is not None
+
+
+def test_a_single_temperature_is_taken_as_one_temperature(aiida_profile, python_code, emt_model, generate_structure):
+    """``temperatures=700`` where a list is expected means one MD temperature, not a refusal."""
+    builder = Kit(python_code, emt_model, generate_structure, None).sse(temperatures=700)
+    assert builder.temperatures.get_list() == [700.0]
+
+
+def test_an_ase_atoms_structure_is_converted(aiida_profile, python_code, emt_model, generate_structure):
+    """An ``ase.Atoms`` given as ``structure`` is what the user meant: it becomes a ``StructureData``."""
+    atoms = generate_structure('cu3au').get_ase()
+    kit = Kit(python_code, emt_model, generate_structure, None)
+    for builder in (_md_builder(kit, structure=atoms), _sse_builder(kit, structure=atoms.repeat(1))):
+        structure = builder.structure
+        assert isinstance(structure, orm.StructureData)
+        assert structure.get_ase().get_chemical_formula() == atoms.get_chemical_formula()

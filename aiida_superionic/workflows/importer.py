@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import pathlib
 
 from aiida import orm
@@ -24,6 +25,7 @@ from ..calculations.functions.import_trajectory import import_trajectory
 from ..descriptors.diffusion import select_mobile_species
 from ..readers.run import require_timestep, select_vasp_run_files
 from ..readers.trajectory import TrajectoryFileError
+from .builder_checks import temperature_problem
 
 #: Extra holding the SHA-256 of a source node's files (names and bytes), for re-imports to find it.
 CONTENT_HASH_EXTRA = 'superionic_content_sha256'
@@ -82,6 +84,7 @@ def import_md_run(
     ``TrajectoryFileError``; a file that turns out unreadable leaves a failed ``import_trajectory``
     node and raises ``ImportFailedError`` with its reason.
     """
+    check_import_numbers(timestep_fs, nblock, frame_interval_fs, temperature_K, equilibration_ps)
     # Absolute from here on: AiiDA's file nodes refuse a relative path, and a user types one.
     paths = [
         pathlib.Path(path).expanduser().absolute()
@@ -149,6 +152,25 @@ def import_md_run(
         import_reused=import_reused,
         descriptors_reused=descriptors_reused,
     )
+
+
+def check_import_numbers(timestep_fs, nblock, frame_interval_fs, temperature_K, equilibration_ps) -> None:
+    """Refuse, naming the option, a number the physics of an MD run rules out: before anything is read or stored.
+
+    :raises TrajectoryFileError: one line naming the argument and its command-line option.
+    """
+    times = {'timestep_fs (--timestep-fs)': timestep_fs, 'frame_interval_fs (--frame-interval-fs)': frame_interval_fs}
+    for name, value in times.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise TrajectoryFileError(f'{name} must be a finite time > 0 fs, got {value}')
+    if nblock is not None and not (float(nblock).is_integer() and nblock >= 1):
+        raise TrajectoryFileError(f'nblock (--nblock) must be a whole number of ionic steps >= 1, got {nblock}')
+    if not (math.isfinite(equilibration_ps) and equilibration_ps >= 0):
+        raise TrajectoryFileError(
+            f'equilibration_ps (--equilibration-ps) must be a finite time >= 0 ps, got {equilibration_ps}'
+        )
+    if temperature_K is not None and temperature_problem(temperature_K, 'temperature_K'):
+        raise TrajectoryFileError(f'{temperature_problem(temperature_K, "temperature_K")} (--temperature)')
 
 
 def _vasp_folder_node(folder: pathlib.Path, trajectory_file: str | None, timestep_fs: float | None) -> orm.FolderData:
