@@ -21,6 +21,19 @@ import numpy as np
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
+from bad_input_files import (
+    analyze_file,
+    copied_file,
+    copied_folder,
+    damaged_xdatcar,
+    extxyz_file,
+    garbled,
+    import_command,
+    incar_without,
+    same_folder_by_another_path,
+    truncated_extxyz_gz,
+    vasp_folder,
+)
 from click.testing import CliRunner
 
 from aiida_superionic.calculations.functions.compute_elastic_descriptors import (
@@ -192,28 +205,6 @@ def _sse_builder(kit, overrides=None, code=..., structure=None):
         code=kit.python_code if code is ... else code,
         model=kit.emt_model,
     )
-
-
-def _vasp_folder(kit, name='run', incar=None, frames=40):
-    """A VASP MD run folder as a user has it: a gzipped XDATCAR (Li12P2S8, VASP 5) and an NVT INCAR."""
-    from vasp_files import INCAR_MD, random_md_frames, write_xdatcar
-
-    folder = kit.folder / name
-    folder.mkdir(parents=True, exist_ok=True)
-    fractional = np.round(random_md_frames(frames, [12, 2, 8], seed=1, step_A=0.2), 8)
-    cell = np.diag([10.0, 10.5, 11.0])
-    write_xdatcar(folder / 'XDATCAR.gz', fractional, cell, ['Li', 'P', 'S'], [12, 2, 8], compression='gzip')
-    (folder / 'INCAR').write_text(INCAR_MD if incar is None else incar)
-    return folder
-
-
-def _import(kit, *arguments):
-    """``aiida-superionic import`` with ``arguments``; nothing may be stored by a refused import."""
-    nodes_before = orm.QueryBuilder().append(orm.Node).count()
-    result = kit.cli('import', *arguments)
-    if result.exit_code != 0:
-        assert orm.QueryBuilder().append(orm.Node).count() == nodes_before, 'a refused import stored nodes'
-    return result
 
 
 @dataclasses.dataclass
@@ -411,50 +402,114 @@ BAD_INPUTS = [
     ),
     BadInput(
         'a temperature of NaN (import --temperature)',
-        lambda kit: _import(kit, _vasp_folder(kit), '--temperature', 'nan'),
+        lambda kit: import_command(kit, vasp_folder(kit), '--temperature', 'nan'),
         Refusal(r'`temperature_K` must be a finite number of kelvin, got nan \(--temperature\)', exit_code=1),
     ),
     BadInput(
         'a negative temperature (import --temperature)',
-        lambda kit: _import(kit, _vasp_folder(kit), '--temperature', '-650'),
+        lambda kit: import_command(kit, vasp_folder(kit), '--temperature', '-650'),
         Refusal(r'`temperature_K` must be > 0, got -650 K \(--temperature\)', exit_code=1),
     ),
     BadInput(
         'an absurd temperature (import --temperature)',
-        lambda kit: _import(kit, _vasp_folder(kit), '--temperature', '65000'),
+        lambda kit: import_command(kit, vasp_folder(kit), '--temperature', '65000'),
         Refusal(r'`temperature_K` = 65000 K is outside the plausible range', exit_code=1),
     ),
     BadInput(
         'a frame interval of 0 fs (import --frame-interval-fs)',
-        lambda kit: _import(kit, _extxyz(kit), '--frame-interval-fs', '0'),
+        lambda kit: import_command(kit, extxyz_file(kit), '--frame-interval-fs', '0'),
         Refusal(r'frame_interval_fs \(--frame-interval-fs\) must be a finite time > 0 fs, got 0', exit_code=1),
     ),
     BadInput(
         'a NaN frame interval (import --frame-interval-fs)',
-        lambda kit: _import(kit, _extxyz(kit), '--frame-interval-fs', 'nan', '--temperature', '600'),
+        lambda kit: import_command(kit, extxyz_file(kit), '--frame-interval-fs', 'nan', '--temperature', '600'),
         Refusal(r'frame_interval_fs \(--frame-interval-fs\) must be a finite time > 0 fs, got nan', exit_code=1),
     ),
     BadInput(
         'a negative time step (import --timestep-fs)',
-        lambda kit: _import(kit, _vasp_folder(kit), '--timestep-fs', '-2'),
+        lambda kit: import_command(kit, vasp_folder(kit), '--timestep-fs', '-2'),
         Refusal(r'timestep_fs \(--timestep-fs\) must be a finite time > 0 fs, got -2', exit_code=1),
     ),
+    BadInput(
+        'the same run folder twice (import)',
+        lambda kit: import_command(kit, vasp_folder(kit), vasp_folder(kit)),
+        Refusal(r'run is given twice \(.*/run and .*/run are the same file\).*nothing was imported', exit_code=1),
+    ),
+    BadInput(
+        'one run folder by two paths, one a symlink (import)',
+        same_folder_by_another_path,
+        Refusal(r'latest is given twice \(.*/run and .*/latest are the same file\)', exit_code=1),
+    ),
+    BadInput(
+        'a copy of a run folder as its next segment (import)',
+        copied_folder,
+        Refusal(
+            r'run-restart is given twice \(.*/run and .*/run-restart are files of identical content\)', exit_code=1
+        ),
+    ),
+    BadInput(
+        'a copy of a trajectory file under another name (import)',
+        copied_file,
+        Refusal(r'walk-2\.extxyz is given twice .*files of identical content', exit_code=1),
+    ),
+    BadInput(
+        'a truncated XDATCAR.gz (import)',
+        lambda kit: damaged_xdatcar(kit, lambda data: data[: len(data) // 2]),
+        Refusal(r'XDATCAR\.gz: the \.gz archive is truncated .*copy the file again', exit_code=1),
+    ),
+    BadInput(
+        'a garbled XDATCAR.gz (import)',
+        lambda kit: damaged_xdatcar(kit, garbled),
+        Refusal(r'XDATCAR\.gz: not a valid \.gz archive \(Error -3 .*\); copy the file again', exit_code=1),
+    ),
+    BadInput(
+        'a plain XDATCAR named .gz (import)',
+        lambda kit: damaged_xdatcar(kit, __import__('gzip').decompress),
+        Refusal(r'XDATCAR\.gz: not a valid \.gz archive \(.*incorrect header check\)', exit_code=1),
+    ),
+    BadInput(
+        'an empty XDATCAR.gz (import)',
+        lambda kit: damaged_xdatcar(kit, lambda data: b''),
+        Refusal(r'XDATCAR\.gz: the file is empty \(0 bytes\)', exit_code=1),
+    ),
+    BadInput(
+        'a truncated .extxyz.gz (import)',
+        truncated_extxyz_gz,
+        Refusal(r'walk\.extxyz\.gz: the \.gz archive is truncated', exit_code=1),
+    ),
+    BadInput(
+        'an empty INCAR (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar='')),
+        Refusal(r'run/INCAR: the file is empty \(0 bytes\)', exit_code=1),
+    ),
+    BadInput(
+        'an INCAR without POTIM (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar=incar_without('POTIM'))),
+        Refusal(
+            r'run/INCAR: no POTIM, so the time between frames of the XDATCAR is unknown.*--timestep-fs', exit_code=1
+        ),
+    ),
+    BadInput(
+        'an INCAR with POTIM = 2 fs (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar=incar_without('POTIM') + 'POTIM = 2 fs\n')),
+        Refusal(r"run/INCAR: POTIM = '2 fs' is not a number of fs > 0; write it as VASP reads it", exit_code=1),
+    ),
+    BadInput(
+        'an INCAR with TEBEG = 500 K (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar=incar_without('TEBEG') + 'TEBEG = 500 K\n')),
+        Refusal(r"run/INCAR: TEBEG = '500 K' is not a number of K > 0", exit_code=1),
+    ),
+    BadInput(
+        'an empty table file (analyze)',
+        lambda kit: analyze_file(kit, 'table.csv', b''),
+        Refusal(r'table\.csv: not a readable CSV table \(EmptyDataError: No columns to parse from file\)', exit_code=1),
+    ),
+    BadInput(
+        'a CSV renamed .parquet (analyze)',
+        lambda kit: analyze_file(kit, 'table.parquet', b'row_uuid,formula\nabc,Li3N\n'),
+        Refusal(r'table\.parquet: not a readable PARQUET table \(ArrowInvalid: .*magic bytes', exit_code=1),
+    ),
 ]
-
-
-def _extxyz(kit, name='walk.extxyz'):
-    """An extended-XYZ trajectory as ASE writes it: 8 Li and 4 Ge, 30 frames, cubic 8 Å cell."""
-    from ase import Atoms
-    from ase.io import write
-
-    rng = np.random.default_rng(3)
-    frames = [
-        Atoms(['Li'] * 8 + ['Ge'] * 4, positions=rng.uniform(0, 8, (12, 3)), cell=np.eye(3) * 8.0, pbc=True)
-        for _ in range(30)
-    ]
-    path = kit.folder / name
-    write(path, frames, format='extxyz')
-    return path
 
 
 def _with(builder, **changes):

@@ -242,6 +242,12 @@ def cmd_analyze(table_path, report_dir, extra_columns, no_ml, join_path, join_on
         table = read_table(table_path, extra_columns=extra_columns, keep=from_table)
     except (TableColumnsError, MissingDependencyError) as exception:
         raise click.ClickException(str(exception)) from exception
+    except (ValueError, OSError) as exception:  # pandas' and pyarrow's errors on an empty or mislabelled file
+        kind = table_path.suffix.lower().lstrip('.').upper()
+        raise click.ClickException(
+            f'{table_path}: not a readable {kind} table ({type(exception).__name__}: {exception}); '
+            '`aiida-superionic export TABLE.csv` writes one'
+        ) from exception
     join_summary = None
     if joined is not None:
         try:

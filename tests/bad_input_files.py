@@ -1,0 +1,105 @@
+"""The files of the bad-input table's import and analyze rows, made to look like what users bring: a VASP run
+folder (gzipped XDATCAR, a real-looking NVT INCAR), an extended-XYZ trajectory, and the ways they get damaged or
+given twice on their way from a cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+
+
+def vasp_folder(kit, name='run', incar=None, frames=40):
+    """A VASP MD run folder as a user has it: a gzipped XDATCAR (Li12P2S8, VASP 5) and an NVT INCAR."""
+    from vasp_files import INCAR_MD, random_md_frames, write_xdatcar
+
+    folder = kit.folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    fractional = np.round(random_md_frames(frames, [12, 2, 8], seed=1, step_A=0.2), 8)
+    cell = np.diag([10.0, 10.5, 11.0])
+    write_xdatcar(folder / 'XDATCAR.gz', fractional, cell, ['Li', 'P', 'S'], [12, 2, 8], nblock=50, compression='gzip')
+    (folder / 'INCAR').write_text(INCAR_MD if incar is None else incar)
+    return folder
+
+
+def import_command(kit, *arguments):
+    """``aiida-superionic import`` with ``arguments``; nothing may be stored by a refused import."""
+    nodes_before = orm.QueryBuilder().append(orm.Node).count()
+    result = kit.cli('import', *arguments)
+    if result.exit_code != 0:
+        assert orm.QueryBuilder().append(orm.Node).count() == nodes_before, 'a refused import stored nodes'
+    return result
+
+
+def same_folder_by_another_path(kit):
+    folder = vasp_folder(kit)
+    (kit.folder / 'latest').symlink_to(folder, target_is_directory=True)
+    return import_command(kit, folder, kit.folder / 'latest')
+
+
+def copied_folder(kit):
+    import shutil
+
+    folder = vasp_folder(kit)
+    shutil.copytree(folder, kit.folder / 'run-restart')
+    return import_command(kit, folder, kit.folder / 'run-restart')
+
+
+def copied_file(kit):
+    path = extxyz_file(kit)
+    (kit.folder / 'walk-2.extxyz').write_bytes(path.read_bytes())
+    return import_command(kit, path, kit.folder / 'walk-2.extxyz', '--frame-interval-fs', '50', '--temperature', '600')
+
+
+def damaged_xdatcar(kit, damage):
+    """A VASP folder whose XDATCAR.gz was cut or garbled on its way from the cluster (``damage`` edits its bytes)."""
+    folder = vasp_folder(kit, frames=200)
+    archive = folder / 'XDATCAR.gz'
+    archive.write_bytes(damage(archive.read_bytes()))
+    return import_command(kit, folder)
+
+
+def garbled(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes(byte ^ 0x5A for byte in data[middle : middle + 64]) + data[middle + 64 :]
+
+
+def incar_without(tag):
+    import re
+
+    from vasp_files import INCAR_MD
+
+    return re.sub(rf'^{tag}\s*=.*$', '', INCAR_MD, flags=re.MULTILINE)
+
+
+def truncated_extxyz_gz(kit):
+    import gzip
+
+    path = extxyz_file(kit)
+    data = gzip.compress(path.read_bytes())
+    compressed = kit.folder / 'walk.extxyz.gz'
+    compressed.write_bytes(data[: len(data) * 2 // 3])
+    path.unlink()
+    return import_command(kit, compressed, '--frame-interval-fs', '50', '--temperature', '600')
+
+
+def analyze_file(kit, name, content: bytes):
+    path = kit.folder / name
+    path.write_bytes(content)
+    result = kit.cli('analyze', path, '-o', kit.folder / 'report', '--no-ml')
+    assert not (kit.folder / 'report').exists()
+    return result
+
+
+def extxyz_file(kit, name='walk.extxyz'):
+    """An extended-XYZ trajectory as ASE writes it: 8 Li and 4 Ge, 30 frames, cubic 8 Å cell."""
+    from ase import Atoms
+    from ase.io import write
+
+    rng = np.random.default_rng(3)
+    frames = [
+        Atoms(['Li'] * 8 + ['Ge'] * 4, positions=rng.uniform(0, 8, (12, 3)), cell=np.eye(3) * 8.0, pbc=True)
+        for _ in range(30)
+    ]
+    path = kit.folder / name
+    write(path, frames, format='extxyz')
+    return path
