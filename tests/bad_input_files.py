@@ -103,3 +103,17 @@ def extxyz_file(kit, name='walk.extxyz'):
     path = kit.folder / name
     write(path, frames, format='extxyz')
     return path
+
+
+def launch_command(kit, *arguments, profile=None):
+    """``aiida-superionic launch`` on a folder with one ordered CIF (Li3N) in the test profile (unless ``profile``);
+    nothing may be submitted by a refused launch."""
+    from aiida.manage import get_manager
+
+    cifs = kit.folder / 'cifs'
+    cifs.mkdir(exist_ok=True)
+    kit.generate_structure('li3n', repeat=1, vacancy=False).get_pymatgen_structure().to(filename=str(cifs / 'Li3N.cif'))
+    processes_before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    result = kit.cli('launch', cifs, '-p', profile or get_manager().get_profile().name, *arguments)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == processes_before, 'a refused launch submitted'
+    return result

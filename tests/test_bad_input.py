@@ -30,6 +30,7 @@ from bad_input_files import (
     garbled,
     import_command,
     incar_without,
+    launch_command,
     same_folder_by_another_path,
     truncated_extxyz_gz,
     vasp_folder,
@@ -508,6 +509,35 @@ BAD_INPUTS = [
         'a CSV renamed .parquet (analyze)',
         lambda kit: analyze_file(kit, 'table.parquet', b'row_uuid,formula\nabc,Li3N\n'),
         Refusal(r'table\.parquet: not a readable PARQUET table \(ArrowInvalid: .*magic bytes', exit_code=1),
+    ),
+    BadInput(
+        'an unknown code label (launch -X)',
+        lambda kit: launch_command(kit, '-X', 'vasp_std@cluster'),
+        Refusal(r"--code.*no code 'vasp_std@cluster' in profile .*`verdi code list` lists them", exit_code=2),
+    ),
+    BadInput(
+        'an unknown vasp_gam code label (launch --code-gamma)',
+        lambda kit: launch_command(
+            kit,
+            *('--engine', 'vasp', '-X', kit.python_code.full_label, '--code-gamma', 'vasp_gam@cluster'),
+            *('--potential-family', 'PBE.54', '--potential', 'Li=Li_sv', '--potential', 'N=N'),
+        ),
+        Refusal(r"--code-gamma.*no code 'vasp_gam@cluster' in profile .*`verdi code list` lists them", exit_code=2),
+    ),
+    BadInput(
+        'an unknown potential name (launch --potential)',
+        lambda kit: launch_command(kit, '-X', kit.python_code.full_label, '--potential', 'mace-mp'),
+        Refusal(r"unknown potential 'mace-mp': choose one of .*`aiida-superionic potentials` lists them", exit_code=2),
+    ),
+    BadInput(
+        'a profile that does not exist (launch -p)',
+        lambda kit: launch_command(kit, profile='my-project'),
+        Refusal(r'profile `my-project` does not exist: `verdi profile list` lists the profiles', exit_code=1),
+    ),
+    BadInput(
+        'a profile that does not exist (import -p)',
+        lambda kit: import_command(kit, vasp_folder(kit), '-p', 'my-project'),
+        Refusal(r'profile `my-project` does not exist: `verdi profile list` lists the profiles', exit_code=1),
     ),
 ]
 
