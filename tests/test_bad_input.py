@@ -368,6 +368,21 @@ BAD_INPUTS = [
         Refusal(r'`timestep` must be > 0, got nan', raises=ValueError),
     ),
     BadInput(
+        'two temperatures with one MD label, 1234.567 and 1234.5671 K (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[1234.567, 1234.5671]),
+        Refusal(r'`temperatures` repeats a temperature: .*are one MD run \(1234\.57 K\)', raises=ValueError),
+    ),
+    BadInput(
+        'near-equal temperatures set on the builder (SseWorkChain)',
+        lambda kit: _with(kit.sse(), temperatures=orm.List([700, 700.0000001])),
+        Refusal(r'`temperatures` repeats a temperature: 700 and 700\.0000001 K', raises=ValueError),
+    ),
+    BadInput(
+        'a mobile species that is not an element (import --mobile-species)',
+        lambda kit: import_command(kit, vasp_folder(kit), '--mobile-species', 'li'),
+        Refusal(r"--mobile-species\) 'li' is not an element symbol; .* e\.g\. Li", exit_code=1),
+    ),
+    BadInput(
         'overrides that are not a dict (SseWorkChain)',
         lambda kit: _sse_builder(kit, overrides=[('md', {'steps': 100})]),
         Refusal(r'`overrides` must be a dict of protocol keys, .*got list', raises=ValueError),

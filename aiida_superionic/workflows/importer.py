@@ -18,6 +18,7 @@ import math
 import pathlib
 
 from aiida import orm
+from ase.data import chemical_symbols
 
 from ..calculations.functions.compute_trajectory_descriptors import compute_trajectory_descriptors
 from ..calculations.functions.import_trajectory import import_trajectory
@@ -85,6 +86,11 @@ def import_md_run(
     node and raises ``ImportFailedError`` with its reason.
     """
     check_import_numbers(timestep_fs, nblock, frame_interval_fs, temperature_K, equilibration_ps)
+    if mobile_species is not None and mobile_species not in chemical_symbols[1:]:
+        raise TrajectoryFileError(
+            f'mobile_species (--mobile-species) {mobile_species!r} is not an element symbol; write it as in the '
+            f'periodic table, e.g. {mobile_species.strip().capitalize() or "Li"}'
+        )
     # Absolute from here on: AiiDA's file nodes refuse a relative path, and a user types one.
     paths = [
         pathlib.Path(path).expanduser().absolute()
