@@ -11,27 +11,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
-from bad_input_files import (
+from bad_input_attempts import (
     analyze_file,
     copied_file,
     copied_folder,
     damaged_xdatcar,
+    export_empty_profile,
     extxyz_file,
     garbled,
     import_command,
     incar_without,
     launch_command,
+    md_builder,
     same_folder_by_another_path,
+    sse_builder,
     truncated_extxyz_gz,
     vasp_folder,
 )
@@ -168,52 +168,6 @@ def _export_empty_group(kit):
     return kit.cli('export', existing, '-G', group.label, '--force')  # --force, yet the old file stays
 
 
-def _export_empty_profile(kit):
-    """A profile with no descriptor row at all: a fresh one, made and read in another process."""
-    environment = {**os.environ, 'AIIDA_PATH': str(kit.folder / 'empty-profile')}
-    setup = ['profile', 'setup', 'core.sqlite_dos', '-n', '--profile-name', 'empty', '--broker', 'none']
-    person = ['--email', 'x@example.org', '--first-name', 'X', '--last-name', 'Y', '--institution', 'Z']
-    subprocess.run(
-        [sys.executable, '-m', 'aiida', *setup, '--filepath', str(kit.folder / 'empty-storage'), *person],
-        env=environment,
-        check=True,
-        capture_output=True,
-    )
-    command = [sys.executable, '-m', 'aiida_superionic.cli', 'export', str(kit.folder / 'table.csv'), '-p', 'empty']
-    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
-    return CliOutcome(completed.returncode, completed.stdout + completed.stderr)
-
-
-def _md_builder(kit, temperature=600.0, code=..., structure=None, overrides=None):
-    """``MdWorkChain.get_builder_from_protocol`` called as a user calls it, with one argument wrong."""
-    return MdWorkChain.get_builder_from_protocol(
-        code=kit.python_code if code is ... else code,
-        structure=structure if structure is not None else kit.generate_structure('cu3au'),
-        temperature=temperature,
-        protocol='fast',
-        overrides=overrides,
-        model=kit.emt_model,
-    )
-
-
-def _sse_builder(kit, overrides=None, code=..., structure=None):
-    """``SseWorkChain.get_builder_from_protocol`` called as a user calls it, with one argument wrong."""
-    return SseWorkChain.get_builder_from_protocol(
-        'ase',
-        structure if structure is not None else kit.generate_structure('cu3au', repeat=1, vacancy=False),
-        'fast',
-        overrides=overrides,
-        code=kit.python_code if code is ... else code,
-        model=kit.emt_model,
-    )
-
-
-@dataclasses.dataclass
-class CliOutcome:
-    exit_code: int
-    output: str
-
-
 BAD_INPUTS = [
     BadInput(
         'no mobile species (SseWorkChain)',
@@ -309,7 +263,7 @@ BAD_INPUTS = [
     ),
     BadInput(
         'a profile with no descriptor rows (export)',
-        _export_empty_profile,
+        export_empty_profile,
         Refusal(r"no descriptor rows .* in profile 'empty'", exit_code=1),
     ),
     BadInput(
@@ -349,22 +303,22 @@ BAD_INPUTS = [
     ),
     BadInput(
         'a NaN temperature (MdWorkChain builder)',
-        lambda kit: _md_builder(kit, temperature=float('nan')),
+        lambda kit: md_builder(kit, temperature=float('nan')),
         Refusal(r'`temperature` must be a finite number of kelvin, got nan', raises=ValueError),
     ),
     BadInput(
         'a temperature of 0 K (MdWorkChain builder)',
-        lambda kit: _md_builder(kit, temperature=0.0),
+        lambda kit: md_builder(kit, temperature=0.0),
         Refusal(r'`temperature` must be > 0, got 0 K', raises=ValueError),
     ),
     BadInput(
         'an absurd temperature (MdWorkChain builder)',
-        lambda kit: _md_builder(kit, temperature=9000.0),
+        lambda kit: md_builder(kit, temperature=9000.0),
         Refusal(r'`temperature` = 9000 K is outside the plausible range 0 < T <= 5000 K', raises=ValueError),
     ),
     BadInput(
         'a NaN time step (MdWorkChain builder)',
-        lambda kit: _md_builder(kit, overrides={'timestep': float('nan')}),
+        lambda kit: md_builder(kit, overrides={'timestep': float('nan')}),
         Refusal(r'`timestep` must be > 0, got nan', raises=ValueError),
     ),
     BadInput(
@@ -384,34 +338,34 @@ BAD_INPUTS = [
     ),
     BadInput(
         'overrides that are not a dict (SseWorkChain)',
-        lambda kit: _sse_builder(kit, overrides=[('md', {'steps': 100})]),
+        lambda kit: sse_builder(kit, overrides=[('md', {'steps': 100})]),
         Refusal(r'`overrides` must be a dict of protocol keys, .*got list', raises=ValueError),
     ),
     BadInput(
         'overrides that are not a dict (MdWorkChain)',
-        lambda kit: _md_builder(kit, overrides='stringent'),
+        lambda kit: md_builder(kit, overrides='stringent'),
         Refusal(r"`overrides` must be a dict of protocol keys, .*got str 'stringent'", raises=ValueError),
     ),
     BadInput(
         'code=None (SseWorkChain)',
-        lambda kit: _sse_builder(kit, code=None),
+        lambda kit: sse_builder(kit, code=None),
         Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
     ),
     BadInput(
         'code=None (MdWorkChain)',
-        lambda kit: _md_builder(kit, code=None),
+        lambda kit: md_builder(kit, code=None),
         Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
     ),
     BadInput(
         'a code label instead of a code (MdWorkChain)',
-        lambda kit: _md_builder(kit, code='python@localhost'),
+        lambda kit: md_builder(kit, code='python@localhost'),
         Refusal(
             r"`code` must be an AiiDA code \(orm.load_code\(...\)\), got str 'python@localhost'", raises=ValueError
         ),
     ),
     BadInput(
         'a structure that is a file name (SseWorkChain)',
-        lambda kit: _sse_builder(kit, structure='Li3N.cif'),
+        lambda kit: sse_builder(kit, structure='Li3N.cif'),
         Refusal(
             r'`structure` must be a StructureData, e\.g\. orm\.StructureData\(ase=atoms\).*got str', raises=ValueError
         ),
@@ -620,7 +574,7 @@ def test_an_ase_atoms_structure_is_converted(aiida_profile, python_code, emt_mod
     """An ``ase.Atoms`` given as ``structure`` is what the user meant: it becomes a ``StructureData``."""
     atoms = generate_structure('cu3au').get_ase()
     kit = Kit(python_code, emt_model, generate_structure, None)
-    for builder in (_md_builder(kit, structure=atoms), _sse_builder(kit, structure=atoms.repeat(1))):
+    for builder in (md_builder(kit, structure=atoms), sse_builder(kit, structure=atoms.repeat(1))):
         structure = builder.structure
         assert isinstance(structure, orm.StructureData)
         assert structure.get_ase().get_chemical_formula() == atoms.get_chemical_formula()

@@ -1,11 +1,43 @@
-"""The files of the bad-input table's import and analyze rows, made to look like what users bring: a VASP run
-folder (gzipped XDATCAR, a real-looking NVT INCAR), an extended-XYZ trajectory, and the ways they get damaged or
-given twice on their way from a cluster."""
+"""What rows of the bad-input table do: the builders called as users call them with one argument wrong, and the
+files of the import and analyze rows made to look like what users bring (a VASP run folder with a gzipped XDATCAR
+and a real-looking NVT INCAR, an extended-XYZ trajectory), damaged or given twice on their way from a cluster."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
+
 import numpy as np
 from aiida import orm
+
+from aiida_superionic.workflows.md import MdWorkChain
+from aiida_superionic.workflows.sse import SseWorkChain
+
+
+def md_builder(kit, temperature=600.0, code=..., structure=None, overrides=None):
+    """``MdWorkChain.get_builder_from_protocol`` called as a user calls it, with one argument wrong."""
+    return MdWorkChain.get_builder_from_protocol(
+        code=kit.python_code if code is ... else code,
+        structure=structure if structure is not None else kit.generate_structure('cu3au'),
+        temperature=temperature,
+        protocol='fast',
+        overrides=overrides,
+        model=kit.emt_model,
+    )
+
+
+def sse_builder(kit, overrides=None, code=..., structure=None):
+    """``SseWorkChain.get_builder_from_protocol`` called as a user calls it, with one argument wrong."""
+    return SseWorkChain.get_builder_from_protocol(
+        'ase',
+        structure if structure is not None else kit.generate_structure('cu3au', repeat=1, vacancy=False),
+        'fast',
+        overrides=overrides,
+        code=kit.python_code if code is ... else code,
+        model=kit.emt_model,
+    )
 
 
 def vasp_folder(kit, name='run', incar=None, frames=40):
@@ -117,3 +149,25 @@ def launch_command(kit, *arguments, profile=None):
     result = kit.cli('launch', cifs, '-p', profile or get_manager().get_profile().name, *arguments)
     assert orm.QueryBuilder().append(orm.ProcessNode).count() == processes_before, 'a refused launch submitted'
     return result
+
+
+def export_empty_profile(kit):
+    """A profile with no descriptor row at all: a fresh one, made and read in another process."""
+    environment = {**os.environ, 'AIIDA_PATH': str(kit.folder / 'empty-profile')}
+    setup = ['profile', 'setup', 'core.sqlite_dos', '-n', '--profile-name', 'empty', '--broker', 'none']
+    person = ['--email', 'x@example.org', '--first-name', 'X', '--last-name', 'Y', '--institution', 'Z']
+    subprocess.run(
+        [sys.executable, '-m', 'aiida', *setup, '--filepath', str(kit.folder / 'empty-storage'), *person],
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+    command = [sys.executable, '-m', 'aiida_superionic.cli', 'export', str(kit.folder / 'table.csv'), '-p', 'empty']
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    return CliOutcome(completed.returncode, completed.stdout + completed.stderr)
+
+
+@dataclasses.dataclass
+class CliOutcome:
+    exit_code: int
+    output: str
