@@ -45,7 +45,9 @@ from aiida_superionic.calculations.functions.compute_trajectory_descriptors impo
 from aiida_superionic.cli import cmd_root
 from aiida_superionic.common.trajectory import build_trajectory
 from aiida_superionic.engines.ase import get_model_node
+from aiida_superionic.workflows.elastic import ElasticWorkChain
 from aiida_superionic.workflows.md import MdWorkChain
+from aiida_superionic.workflows.phonons import PhononsWorkChain
 from aiida_superionic.workflows.sse import SseWorkChain
 
 
@@ -357,6 +359,25 @@ BAD_INPUTS = [
         Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
     ),
     BadInput(
+        'code=None (ElasticWorkChain)',
+        lambda kit: ElasticWorkChain.get_builder_from_protocol(
+            'ase', kit.generate_structure('cu3au'), 'fast', code=None, model=kit.emt_model
+        ),
+        Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
+    ),
+    BadInput(
+        'an ase.Atoms given as overrides by mistake (PhononsWorkChain)',
+        lambda kit: PhononsWorkChain.get_builder_from_protocol(
+            'ase',
+            kit.generate_structure('cu3au'),
+            'fast',
+            kit.generate_structure('cu3au').get_ase(),
+            code=kit.python_code,
+            model=kit.emt_model,
+        ),
+        Refusal(r'`overrides` must be a dict of protocol keys, .*got Atoms', raises=ValueError),
+    ),
+    BadInput(
         'a code label instead of a code (MdWorkChain)',
         lambda kit: md_builder(kit, code='python@localhost'),
         Refusal(
@@ -575,6 +596,4 @@ def test_an_ase_atoms_structure_is_converted(aiida_profile, python_code, emt_mod
     atoms = generate_structure('cu3au').get_ase()
     kit = Kit(python_code, emt_model, generate_structure, None)
     for builder in (md_builder(kit, structure=atoms), sse_builder(kit, structure=atoms.repeat(1))):
-        structure = builder.structure
-        assert isinstance(structure, orm.StructureData)
-        assert structure.get_ase().get_chemical_formula() == atoms.get_chemical_formula()
+        assert builder.structure.get_ase().get_chemical_formula() == atoms.get_chemical_formula()
