@@ -76,6 +76,16 @@ def copied_folder(kit):
     return import_command(kit, folder, kit.folder / 'run-restart')
 
 
+def copied_xdatcar(kit):
+    """Two segments' folders, each with its INCAR, the first's XDATCAR.gz copied into the second by mistake."""
+    from vasp_files import INCAR_MD
+
+    first = vasp_folder(kit)
+    second = vasp_folder(kit, name='run-2', incar=INCAR_MD.replace('NSW    = 10000', 'NSW    = 20000'))
+    (second / 'XDATCAR.gz').write_bytes((first / 'XDATCAR.gz').read_bytes())
+    return import_command(kit, first, second)
+
+
 def copied_file(kit):
     path = extxyz_file(kit)
     (kit.folder / 'walk-2.extxyz').write_bytes(path.read_bytes())

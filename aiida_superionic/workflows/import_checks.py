@@ -33,19 +33,22 @@ NUMERIC_INCAR_TAGS = {'POTIM': 'fs', 'NBLOCK': 'ionic steps', 'TEBEG': 'K'}
 @dataclasses.dataclass(frozen=True)
 class SegmentDigests:
     """The SHA-256 of a segment's files: ``named`` over their names and bytes (the extra an earlier import is found
-    by), ``content`` over their bytes only (two copies of one file under other names are still one segment)."""
+    by), ``trajectory`` over the bytes of its trajectory file only (a copy under another name, or next to another
+    INCAR, is still the same segment; segments of one run may share their INCAR)."""
 
     named: str
-    content: str
+    trajectory: str
 
 
-def checked_digests(files: list[pathlib.Path], block: int = 1 << 22) -> SegmentDigests:
-    """Return the digests of one segment's ``files``, refusing an empty, truncated or corrupt file.
+def checked_digests(files: list[pathlib.Path], trajectory: pathlib.Path, block: int = 1 << 22) -> SegmentDigests:
+    """Return the digests of one segment's ``files`` (``trajectory`` among them), refusing an empty, truncated or
+    corrupt file.
 
     :raises TrajectoryFileError: naming the file and what is wrong with it.
     """
-    named, content = hashlib.sha256(), hashlib.sha256()
+    named, trajectory_digest = hashlib.sha256(), ''
     for path in files:
+        content = hashlib.sha256() if path == trajectory else None
         named.update(path.name.encode() + b'\0')
         if path.stat().st_size == 0:
             raise TrajectoryFileError(f'{path}: the file is empty (0 bytes); copy it again from the run')
@@ -55,7 +58,8 @@ def checked_digests(files: list[pathlib.Path], block: int = 1 << 22) -> SegmentD
         with path.open('rb') as handle:
             while chunk := handle.read(block):
                 named.update(chunk)
-                content.update(chunk)
+                if content is not None:
+                    content.update(chunk)
                 if decompressor is not None:
                     decompressor, size = _decompress(path, decompressor, new_decompressor, chunk)
                     decompressed += size
@@ -67,8 +71,9 @@ def checked_digests(files: list[pathlib.Path], block: int = 1 << 22) -> SegmentD
         if decompressor is not None and decompressed == 0:
             raise TrajectoryFileError(f'{path}: the archive holds an empty file; copy it again from the run')
         named.update(b'\0')
-        content.update(b'\0')
-    return SegmentDigests(named=named.hexdigest(), content=content.hexdigest())
+        if content is not None:
+            trajectory_digest = content.hexdigest()
+    return SegmentDigests(named=named.hexdigest(), trajectory=trajectory_digest)
 
 
 def _decompress(path: pathlib.Path, decompressor, new_decompressor, chunk: bytes):
@@ -96,9 +101,9 @@ def refuse_repeated_segments(paths: list[pathlib.Path], digests: list[SegmentDig
     """
     seen: dict[object, pathlib.Path] = {}
     for index, path in enumerate(paths):
-        key = digests[index].content if digests else path.resolve()
+        key = digests[index].trajectory if digests else path.resolve()
         if key in seen:
-            same = 'the same file' if not digests else 'files of identical content'
+            same = 'the same file' if not digests else 'the same trajectory (identical bytes)'
             raise TrajectoryFileError(
                 f'{path} is given twice ({seen[key]} and {path} are {same}): each segment of a run is given once, '
                 'in order; nothing was imported'

@@ -115,6 +115,7 @@ def import_md_run(
             require_timestep(path, files, timestep_fs)
             refuse_unreadable_incar_tags(path, files, timestep_fs)
         file_lists = [sorted(files.values(), key=lambda file: file.name) for files in run_files]
+        trajectories = [files['trajectory'] for files in run_files]
     elif all(path.is_file() for path in paths):
         if frame_interval_fs is None:
             raise TrajectoryFileError(
@@ -122,10 +123,12 @@ def import_md_run(
                 'trajectory files that ASE reads do not store it'
             )
         settings = {'format': 'ase', 'frame_interval_fs': frame_interval_fs, 'ase_format': ase_format}
-        file_lists = [[path] for path in paths]
+        file_lists, trajectories = [[path] for path in paths], paths
     else:
         raise TrajectoryFileError('give either VASP run folders or trajectory files, not a mix')
-    digests = [checked_digests(files) for files in file_lists]  # every file read and checked before any is stored
+    digests = [
+        checked_digests(*arguments) for arguments in zip(file_lists, trajectories, strict=True)
+    ]  # every file read and checked before any is stored
     refuse_repeated_segments(paths, digests)
     if settings['format'] == 'vasp':
         sources = [_vasp_folder_node(*arguments) for arguments in zip(paths, file_lists, digests, strict=True)]
