@@ -11,16 +11,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
+from bad_input_attempts import (
+    analyze_file,
+    copied_file,
+    copied_folder,
+    copied_xdatcar,
+    damaged_xdatcar,
+    export_empty_profile,
+    extxyz_file,
+    garbled,
+    import_command,
+    incar_without,
+    launch_command,
+    md_builder,
+    same_folder_by_another_path,
+    sse_builder,
+    truncated_extxyz_gz,
+    vasp_folder,
+)
 from click.testing import CliRunner
 
 from aiida_superionic.calculations.functions.compute_elastic_descriptors import (
@@ -31,7 +46,9 @@ from aiida_superionic.calculations.functions.compute_trajectory_descriptors impo
 from aiida_superionic.cli import cmd_root
 from aiida_superionic.common.trajectory import build_trajectory
 from aiida_superionic.engines.ase import get_model_node
+from aiida_superionic.workflows.elastic import ElasticWorkChain
 from aiida_superionic.workflows.md import MdWorkChain
+from aiida_superionic.workflows.phonons import PhononsWorkChain
 from aiida_superionic.workflows.sse import SseWorkChain
 
 
@@ -154,28 +171,6 @@ def _export_empty_group(kit):
     return kit.cli('export', existing, '-G', group.label, '--force')  # --force, yet the old file stays
 
 
-def _export_empty_profile(kit):
-    """A profile with no descriptor row at all: a fresh one, made and read in another process."""
-    environment = {**os.environ, 'AIIDA_PATH': str(kit.folder / 'empty-profile')}
-    setup = ['profile', 'setup', 'core.sqlite_dos', '-n', '--profile-name', 'empty', '--broker', 'none']
-    person = ['--email', 'x@example.org', '--first-name', 'X', '--last-name', 'Y', '--institution', 'Z']
-    subprocess.run(
-        [sys.executable, '-m', 'aiida', *setup, '--filepath', str(kit.folder / 'empty-storage'), *person],
-        env=environment,
-        check=True,
-        capture_output=True,
-    )
-    command = [sys.executable, '-m', 'aiida_superionic.cli', 'export', str(kit.folder / 'table.csv'), '-p', 'empty']
-    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
-    return CliOutcome(completed.returncode, completed.stdout + completed.stderr)
-
-
-@dataclasses.dataclass
-class CliOutcome:
-    exit_code: int
-    output: str
-
-
 BAD_INPUTS = [
     BadInput(
         'no mobile species (SseWorkChain)',
@@ -271,7 +266,7 @@ BAD_INPUTS = [
     ),
     BadInput(
         'a profile with no descriptor rows (export)',
-        _export_empty_profile,
+        export_empty_profile,
         Refusal(r"no descriptor rows .* in profile 'empty'", exit_code=1),
     ),
     BadInput(
@@ -283,6 +278,254 @@ BAD_INPUTS = [
         'an unknown override key',
         lambda kit: kit.sse(md={'stepz': 100}),
         Refusal(r'unknown override `md\.stepz`: known keys at this level are', raises=ValueError),
+    ),
+    BadInput(
+        'a NaN temperature (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[900.0, float('nan')]),
+        Refusal(r'`temperatures` must be a finite number of kelvin, got nan', raises=ValueError),
+    ),
+    BadInput(
+        'an infinite temperature (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[float('inf'), 900.0]),
+        Refusal(r'`temperatures` must be a finite number of kelvin, got inf', raises=ValueError),
+    ),
+    BadInput(
+        'an absurd temperature, 70000 K for 700 (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[500.0, 70000.0]),
+        Refusal(r'`temperatures` = 70000 K is outside the plausible range 0 < T <= 5000 K', raises=ValueError),
+    ),
+    BadInput(
+        'two temperatures equal within 1e-6 K (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[700.0, 900.0, 700.0000001]),
+        Refusal(r'`temperatures` repeats a temperature: 700\.0 and 700\.0000001 K are one MD run', raises=ValueError),
+    ),
+    BadInput(
+        'temperatures as text (SseWorkChain)',
+        lambda kit: kit.sse(temperatures='700 900'),
+        Refusal(r"`temperatures` must be a number or a list of numbers \(K\), got '700 900'", raises=ValueError),
+    ),
+    BadInput(
+        'a NaN temperature (MdWorkChain builder)',
+        lambda kit: md_builder(kit, temperature=float('nan')),
+        Refusal(r'`temperature` must be a finite number of kelvin, got nan', raises=ValueError),
+    ),
+    BadInput(
+        'a temperature of 0 K (MdWorkChain builder)',
+        lambda kit: md_builder(kit, temperature=0.0),
+        Refusal(r'`temperature` must be > 0, got 0 K', raises=ValueError),
+    ),
+    BadInput(
+        'an absurd temperature (MdWorkChain builder)',
+        lambda kit: md_builder(kit, temperature=9000.0),
+        Refusal(r'`temperature` = 9000 K is outside the plausible range 0 < T <= 5000 K', raises=ValueError),
+    ),
+    BadInput(
+        'a NaN time step (MdWorkChain builder)',
+        lambda kit: md_builder(kit, overrides={'timestep': float('nan')}),
+        Refusal(r'`timestep` must be > 0, got nan', raises=ValueError),
+    ),
+    BadInput(
+        'two temperatures with one MD label, 1234.567 and 1234.5671 K (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[1234.567, 1234.5671]),
+        Refusal(r'`temperatures` repeats a temperature: .*are one MD run \(1234\.57 K\)', raises=ValueError),
+    ),
+    BadInput(
+        'near-equal temperatures set on the builder (SseWorkChain)',
+        lambda kit: _with(kit.sse(), temperatures=orm.List([700, 700.0000001])),
+        Refusal(r'`temperatures` repeats a temperature: 700 and 700\.0000001 K', raises=ValueError),
+    ),
+    BadInput(
+        'a mobile species that is not an element (import --mobile-species)',
+        lambda kit: import_command(kit, vasp_folder(kit), '--mobile-species', 'li'),
+        Refusal(r"--mobile-species\) 'li' is not an element symbol; .* e\.g\. Li", exit_code=1),
+    ),
+    BadInput(
+        'overrides that are not a dict (SseWorkChain)',
+        lambda kit: sse_builder(kit, overrides=[('md', {'steps': 100})]),
+        Refusal(r'`overrides` must be a dict of protocol keys, .*got list', raises=ValueError),
+    ),
+    BadInput(
+        'overrides that are not a dict (MdWorkChain)',
+        lambda kit: md_builder(kit, overrides='stringent'),
+        Refusal(r"`overrides` must be a dict of protocol keys, .*got str 'stringent'", raises=ValueError),
+    ),
+    BadInput(
+        'code=None (SseWorkChain)',
+        lambda kit: sse_builder(kit, code=None),
+        Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
+    ),
+    BadInput(
+        'code=None (MdWorkChain)',
+        lambda kit: md_builder(kit, code=None),
+        Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
+    ),
+    BadInput(
+        'code=None (ElasticWorkChain)',
+        lambda kit: ElasticWorkChain.get_builder_from_protocol(
+            'ase', kit.generate_structure('cu3au'), 'fast', code=None, model=kit.emt_model
+        ),
+        Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
+    ),
+    BadInput(
+        'an ase.Atoms given as overrides by mistake (PhononsWorkChain)',
+        lambda kit: PhononsWorkChain.get_builder_from_protocol(
+            'ase',
+            kit.generate_structure('cu3au'),
+            'fast',
+            kit.generate_structure('cu3au').get_ase(),
+            code=kit.python_code,
+            model=kit.emt_model,
+        ),
+        Refusal(r'`overrides` must be a dict of protocol keys, .*got Atoms', raises=ValueError),
+    ),
+    BadInput(
+        'a code label instead of a code (MdWorkChain)',
+        lambda kit: md_builder(kit, code='python@localhost'),
+        Refusal(r"`code` must be an AiiDA code \(orm.load_code.*got str 'python@localhost'", raises=ValueError),
+    ),
+    BadInput(
+        'a structure that is a file name (SseWorkChain)',
+        lambda kit: sse_builder(kit, structure='Li3N.cif'),
+        Refusal(r'`structure` must be a StructureData, e\.g\. orm\.StructureData\(ase=.*got str', raises=ValueError),
+    ),
+    BadInput(
+        'a temperature of NaN (import --temperature)',
+        lambda kit: import_command(kit, vasp_folder(kit), '--temperature', 'nan'),
+        Refusal(r'`temperature_K` must be a finite number of kelvin, got nan \(--temperature\)', exit_code=1),
+    ),
+    BadInput(
+        'a negative temperature (import --temperature)',
+        lambda kit: import_command(kit, vasp_folder(kit), '--temperature', '-650'),
+        Refusal(r'`temperature_K` must be > 0, got -650 K \(--temperature\)', exit_code=1),
+    ),
+    BadInput(
+        'an absurd temperature (import --temperature)',
+        lambda kit: import_command(kit, vasp_folder(kit), '--temperature', '65000'),
+        Refusal(r'`temperature_K` = 65000 K is outside the plausible range', exit_code=1),
+    ),
+    BadInput(
+        'a frame interval of 0 fs (import --frame-interval-fs)',
+        lambda kit: import_command(kit, extxyz_file(kit), '--frame-interval-fs', '0'),
+        Refusal(r'frame_interval_fs \(--frame-interval-fs\) must be a finite time > 0 fs, got 0', exit_code=1),
+    ),
+    BadInput(
+        'a NaN frame interval (import --frame-interval-fs)',
+        lambda kit: import_command(kit, extxyz_file(kit), '--frame-interval-fs', 'nan', '--temperature', '600'),
+        Refusal(r'frame_interval_fs \(--frame-interval-fs\) must be a finite time > 0 fs, got nan', exit_code=1),
+    ),
+    BadInput(
+        'a negative time step (import --timestep-fs)',
+        lambda kit: import_command(kit, vasp_folder(kit), '--timestep-fs', '-2'),
+        Refusal(r'timestep_fs \(--timestep-fs\) must be a finite time > 0 fs, got -2', exit_code=1),
+    ),
+    BadInput(
+        'the same run folder twice (import)',
+        lambda kit: import_command(kit, vasp_folder(kit), vasp_folder(kit)),
+        Refusal(r'run is given twice \(.*/run and .*/run are the same file\).*nothing was imported', exit_code=1),
+    ),
+    BadInput(
+        'one run folder by two paths, one a symlink (import)',
+        same_folder_by_another_path,
+        Refusal(r'latest is given twice \(.*/run and .*/latest are the same file\)', exit_code=1),
+    ),
+    BadInput(
+        'a copy of a run folder as its next segment (import)',
+        copied_folder,
+        Refusal(r'run-restart is given twice \(.*/run and .*/run-restart are the same trajectory', exit_code=1),
+    ),
+    BadInput(
+        "the first segment's XDATCAR.gz copied into the second's folder (import)",
+        copied_xdatcar,
+        Refusal(r'run-2 is given twice \(.*/run and .*/run-2 are the same trajectory \(identical', exit_code=1),
+    ),
+    BadInput(
+        'a copy of a trajectory file under another name (import)',
+        copied_file,
+        Refusal(r'walk-2\.extxyz is given twice .*the same trajectory \(identical bytes\)', exit_code=1),
+    ),
+    BadInput(
+        'a truncated XDATCAR.gz (import)',
+        lambda kit: damaged_xdatcar(kit, lambda data: data[: len(data) // 2]),
+        Refusal(r'XDATCAR\.gz: the \.gz archive is truncated .*copy the file again', exit_code=1),
+    ),
+    BadInput(
+        'a garbled XDATCAR.gz (import)',
+        lambda kit: damaged_xdatcar(kit, garbled),
+        Refusal(r'XDATCAR\.gz: not a valid \.gz archive \(Error -3 .*\); copy the file again', exit_code=1),
+    ),
+    BadInput(
+        'a plain XDATCAR named .gz (import)',
+        lambda kit: damaged_xdatcar(kit, __import__('gzip').decompress),
+        Refusal(r'XDATCAR\.gz: not a valid \.gz archive \(.*incorrect header check\)', exit_code=1),
+    ),
+    BadInput(
+        'an empty XDATCAR.gz (import)',
+        lambda kit: damaged_xdatcar(kit, lambda data: b''),
+        Refusal(r'XDATCAR\.gz: the file is empty \(0 bytes\)', exit_code=1),
+    ),
+    BadInput(
+        'a truncated .extxyz.gz (import)',
+        truncated_extxyz_gz,
+        Refusal(r'walk\.extxyz\.gz: the \.gz archive is truncated', exit_code=1),
+    ),
+    BadInput(
+        'an empty INCAR (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar='')),
+        Refusal(r'run/INCAR: the file is empty \(0 bytes\)', exit_code=1),
+    ),
+    BadInput(
+        'an INCAR without POTIM (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar=incar_without('POTIM'))),
+        Refusal(r'run/INCAR: no POTIM, so the time between frames of the XDATCAR is unknown.*--timestep', exit_code=1),
+    ),
+    BadInput(
+        'an INCAR with POTIM = 2 fs (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar=incar_without('POTIM') + 'POTIM = 2 fs\n')),
+        Refusal(r"run/INCAR: POTIM = '2 fs' is not a number of fs > 0; write it as VASP reads it", exit_code=1),
+    ),
+    BadInput(
+        'an INCAR with TEBEG = 500 K (import)',
+        lambda kit: import_command(kit, vasp_folder(kit, incar=incar_without('TEBEG') + 'TEBEG = 500 K\n')),
+        Refusal(r"run/INCAR: TEBEG = '500 K' is not a number of K > 0", exit_code=1),
+    ),
+    BadInput(
+        'an empty table file (analyze)',
+        lambda kit: analyze_file(kit, 'table.csv', b''),
+        Refusal(r'table\.csv: not a readable CSV table \(EmptyDataError: No columns to parse from file\)', exit_code=1),
+    ),
+    BadInput(
+        'a CSV renamed .parquet (analyze)',
+        lambda kit: analyze_file(kit, 'table.parquet', b'row_uuid,formula\nabc,Li3N\n'),
+        Refusal(r'table\.parquet: not a readable PARQUET table \(ArrowInvalid: .*magic bytes', exit_code=1),
+    ),
+    BadInput(
+        'an unknown code label (launch -X)',
+        lambda kit: launch_command(kit, '-X', 'vasp_std@cluster'),
+        Refusal(r"--code.*no code 'vasp_std@cluster' in profile .*`verdi code list` lists them", exit_code=2),
+    ),
+    BadInput(
+        'an unknown vasp_gam code label (launch --code-gamma)',
+        lambda kit: launch_command(
+            kit,
+            *('--engine', 'vasp', '-X', kit.python_code.full_label, '--code-gamma', 'vasp_gam@cluster'),
+            *('--potential-family', 'PBE.54', '--potential', 'Li=Li_sv', '--potential', 'N=N'),
+        ),
+        Refusal(r"--code-gamma.*no code 'vasp_gam@cluster' in profile .*`verdi code list` lists them", exit_code=2),
+    ),
+    BadInput(
+        'an unknown potential name (launch --potential)',
+        lambda kit: launch_command(kit, '-X', kit.python_code.full_label, '--potential', 'mace-mp'),
+        Refusal(r"unknown potential 'mace-mp': choose one of .*`aiida-superionic potentials` lists them", exit_code=2),
+    ),
+    BadInput(
+        'a profile that does not exist (launch -p)',
+        lambda kit: launch_command(kit, profile='my-project'),
+        Refusal(r'profile `my-project` does not exist: `verdi profile list` lists the profiles', exit_code=1),
+    ),
+    BadInput(
+        'a profile that does not exist (import -p)',
+        lambda kit: import_command(kit, vasp_folder(kit), '-p', 'my-project'),
+        Refusal(r'profile `my-project` does not exist: `verdi profile list` lists the profiles', exit_code=1),
     ),
 ]
 
@@ -321,6 +564,12 @@ def test_bad_input_gets_a_clear_answer_and_nothing_stored_is_lost(
         else:
             assert outcome.exit_code == refusal.exit_code, outcome.output
             assert _matches(refusal.message, outcome.output), outcome.output
+            # A command answers in one line: CliRunner catches an uncaught exception (exit 1, no traceback
+            # printed), so the exception itself is checked too, besides the output of a subprocess.
+            assert 'Traceback' not in outcome.output, outcome.output
+            exception = getattr(outcome, 'exception', None)
+            assert exception is None or isinstance(exception, SystemExit), repr(exception)
+            assert len([line for line in outcome.output.splitlines() if line.startswith('Error')]) == 1
     after = _stored_state(tmp_path)
     assert not {uuid for uuid in before['nodes'] if after['nodes'].get(uuid) != before['nodes'][uuid]}
     kept_files = {path for path, content in before['files'].items() if after['files'].get(path) == content}
@@ -332,3 +581,17 @@ def _matches(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, ' '.join(text.split())) is not None
+
+
+def test_a_single_temperature_is_taken_as_one_temperature(aiida_profile, python_code, emt_model, generate_structure):
+    """``temperatures=700`` where a list is expected means one MD temperature, not a refusal."""
+    builder = Kit(python_code, emt_model, generate_structure, None).sse(temperatures=700)
+    assert builder.temperatures.get_list() == [700.0]
+
+
+def test_an_ase_atoms_structure_is_converted(aiida_profile, python_code, emt_model, generate_structure):
+    """An ``ase.Atoms`` given as ``structure`` is what the user meant: it becomes a ``StructureData``."""
+    atoms = generate_structure('cu3au').get_ase()
+    kit = Kit(python_code, emt_model, generate_structure, None)
+    for builder in (md_builder(kit, structure=atoms), sse_builder(kit, structure=atoms.repeat(1))):
+        assert builder.structure.get_ase().get_chemical_formula() == atoms.get_chemical_formula()

@@ -39,18 +39,15 @@ def cmd_export(output, profile_name, group_identifier, mobile_species, engine, m
     row, of the workchain that made it and of its structure. Rows are indexed by UUID, which
     survives `verdi archive`.
     """
-    from aiida import load_profile
-    from aiida.common.exceptions import MissingConfigurationError, NotExistent, ProfileConfigurationError
+    from aiida.common.exceptions import NotExistent
 
     from ..analysis.export import NoDescriptorRowsError, export_table
     from ..analysis.table import MissingDependencyError, engine_model_pairs, write_table
+    from .profiles import load_profile_or_exit
 
     if output.exists() and not force:
         raise click.ClickException(f'{output} exists: pass -f/--force to overwrite it')
-    try:
-        profile = load_profile(profile_name, allow_switch=True)
-    except (MissingConfigurationError, ProfileConfigurationError) as exception:
-        raise click.ClickException(f'{exception}; make a profile with `aiida-superionic setup`') from exception
+    profile = load_profile_or_exit(profile_name)
     temperature_range = (t_min, t_max) if t_min is not None or t_max is not None else None
     try:
         table = export_table(group_identifier, mobile_species, engine, model, temperature_range)
@@ -242,6 +239,12 @@ def cmd_analyze(table_path, report_dir, extra_columns, no_ml, join_path, join_on
         table = read_table(table_path, extra_columns=extra_columns, keep=from_table)
     except (TableColumnsError, MissingDependencyError) as exception:
         raise click.ClickException(str(exception)) from exception
+    except (ValueError, OSError) as exception:  # pandas' and pyarrow's errors on an empty or mislabelled file
+        kind = table_path.suffix.lower().lstrip('.').upper()
+        raise click.ClickException(
+            f'{table_path}: not a readable {kind} table ({type(exception).__name__}: {exception}); '
+            '`aiida-superionic export TABLE.csv` writes one'
+        ) from exception
     join_summary = None
     if joined is not None:
         try:

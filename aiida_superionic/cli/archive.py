@@ -26,17 +26,15 @@ def cmd_archive(group_identifier, output, profile_name, trajectories, force):
     searched for POTCAR content, and deleted if it holds any. A collaborator imports it with
     `verdi archive import OUTPUT` and exports the table with `aiida-superionic export`.
     """
-    from aiida import load_profile, orm
-    from aiida.common.exceptions import MissingConfigurationError, NotExistent, ProfileConfigurationError
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
 
     from ..tools.archive import PotcarInArchiveError, create_study_archive
+    from .profiles import load_profile_or_exit
 
     if output.exists() and not force:
         raise click.ClickException(f'{output} exists: pass -f/--force to overwrite it')
-    try:
-        profile = load_profile(profile_name, allow_switch=True)
-    except (MissingConfigurationError, ProfileConfigurationError) as exception:
-        raise click.ClickException(str(exception)) from exception
+    profile = load_profile_or_exit(profile_name)
     try:
         group = orm.load_group(group_identifier)
     except (NotExistent, ValueError) as exception:

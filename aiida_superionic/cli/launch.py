@@ -109,7 +109,10 @@ def ase_model_node(potentials: tuple[str, ...], model: str | None, device: str):
         )
     try:
         return get_model_node(names[0] if names else 'chgnet', device=device)
-    except (ValueError, ModuleNotFoundError, FileNotFoundError) as exception:
+    except ValueError as exception:
+        listing = '`aiida-superionic potentials` lists them and what each needs'
+        raise click.BadParameter(f'{exception}; {listing}', param_hint='--potential') from exception
+    except (ModuleNotFoundError, FileNotFoundError) as exception:
         raise click.BadParameter(str(exception), param_hint='--potential') from exception
 
 
@@ -202,29 +205,30 @@ def submit_fates(
     mobile_species,
 ) -> None:
     """The engine's inputs, a builder per CIF not refused (:func:`launch_fates`), then the submissions."""
-    from aiida import load_profile, orm
     from aiida.engine import submit as engine_submit
 
-    profile = load_profile(profile_name, allow_switch=True)
+    from .profiles import load_code_or_exit, load_profile_or_exit
+
+    profile = load_profile_or_exit(profile_name)
     inputs: dict = {}
     if engine == 'ase':
         from .setup import ensure_localhost_python_code
 
-        inputs['code'] = orm.load_code(code_label) if code_label else ensure_localhost_python_code()
+        inputs['code'] = load_code_or_exit(code_label) if code_label else ensure_localhost_python_code()
         inputs['model'] = ase_model_node(potentials, model, device)
     else:
         if not code_label or not potential_family or not potentials:
             raise click.ClickException(
                 'the VASP engine needs --code, --potential-family and --potential ELEMENT=POTCAR'
             )
-        inputs['code'] = orm.load_code(code_label)
+        inputs['code'] = load_code_or_exit(code_label)
         inputs['potential_family'] = potential_family
         malformed = [item for item in potentials if '=' not in item]
         if malformed:
             raise click.BadParameter(f'{malformed}: write ELEMENT=POTCAR, e.g. Li=Li_sv', param_hint='--potential')
         inputs['potential_mapping'] = dict(item.split('=', 1) for item in potentials)
         if code_gamma_label:
-            inputs['code_gamma'] = orm.load_code(code_gamma_label)
+            inputs['code_gamma'] = load_code_or_exit(code_gamma_label, '--code-gamma')
     launch_fates(fates, engine, protocol, group_label, mobile_species, **inputs)
     if any(fate.fate != REFUSED for fate in fates):
         require_daemon(profile)

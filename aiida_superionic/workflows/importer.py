@@ -14,16 +14,19 @@ and settings is returned rather than run again.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import math
 import pathlib
 
 from aiida import orm
+from ase.data import chemical_symbols
 
 from ..calculations.functions.compute_trajectory_descriptors import compute_trajectory_descriptors
 from ..calculations.functions.import_trajectory import import_trajectory
 from ..descriptors.diffusion import select_mobile_species
 from ..readers.run import require_timestep, select_vasp_run_files
 from ..readers.trajectory import TrajectoryFileError
+from .builder_checks import temperature_problem
+from .import_checks import SegmentDigests, checked_digests, refuse_repeated_segments, refuse_unreadable_incar_tags
 
 #: Extra holding the SHA-256 of a source node's files (names and bytes), for re-imports to find it.
 CONTENT_HASH_EXTRA = 'superionic_content_sha256'
@@ -82,6 +85,12 @@ def import_md_run(
     ``TrajectoryFileError``; a file that turns out unreadable leaves a failed ``import_trajectory``
     node and raises ``ImportFailedError`` with its reason.
     """
+    check_import_numbers(timestep_fs, nblock, frame_interval_fs, temperature_K, equilibration_ps)
+    if mobile_species is not None and mobile_species not in chemical_symbols[1:]:
+        raise TrajectoryFileError(
+            f'mobile_species (--mobile-species) {mobile_species!r} is not an element symbol; write it as in the '
+            f'periodic table, e.g. {mobile_species.strip().capitalize() or "Li"}'
+        )
     # Absolute from here on: AiiDA's file nodes refuse a relative path, and a user types one.
     paths = [
         pathlib.Path(path).expanduser().absolute()
@@ -92,6 +101,7 @@ def import_md_run(
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise TrajectoryFileError(f'not found: {", ".join(missing)}')
+    refuse_repeated_segments(paths)
     if all(path.is_dir() for path in paths):
         settings = {
             'format': 'vasp',
@@ -100,7 +110,12 @@ def import_md_run(
             'symbols': symbols,
             'trajectory_file': trajectory_file,
         }
-        sources = [_vasp_folder_node(path, trajectory_file, timestep_fs) for path in paths]
+        run_files = [select_vasp_run_files(path, trajectory_file) for path in paths]
+        for path, files in zip(paths, run_files, strict=True):
+            require_timestep(path, files, timestep_fs)
+            refuse_unreadable_incar_tags(path, files, timestep_fs)
+        file_lists = [sorted(files.values(), key=lambda file: file.name) for files in run_files]
+        trajectories = [files['trajectory'] for files in run_files]
     elif all(path.is_file() for path in paths):
         if frame_interval_fs is None:
             raise TrajectoryFileError(
@@ -108,16 +123,30 @@ def import_md_run(
                 'trajectory files that ASE reads do not store it'
             )
         settings = {'format': 'ase', 'frame_interval_fs': frame_interval_fs, 'ase_format': ase_format}
-        sources = [_file_node(path) for path in paths]
+        file_lists, trajectories = [[path] for path in paths], paths
     else:
         raise TrajectoryFileError('give either VASP run folders or trajectory files, not a mix')
+    digests = [
+        checked_digests(*arguments) for arguments in zip(file_lists, trajectories, strict=True)
+    ]  # every file read and checked before any is stored
+    refuse_repeated_segments(paths, digests)
+    if settings['format'] == 'vasp':
+        sources = [_vasp_folder_node(*arguments) for arguments in zip(paths, file_lists, digests, strict=True)]
+    else:
+        sources = [_file_node(path, digest) for path, digest in zip(paths, digests, strict=True)]
     settings = {key: value for key, value in settings.items() if value is not None}
     segments = {f'segment_{index:02d}': node for index, node in enumerate(sources)}
 
     calculation = _finished_calculation(import_trajectory, segments, {'settings': settings})
     import_reused = calculation is not None
     if calculation is None:
-        _, calculation = import_trajectory.run_get_node(settings=orm.Dict(settings), **segments)
+        try:
+            _, calculation = import_trajectory.run_get_node(settings=orm.Dict(settings), **segments)
+        except Exception as exception:  # a reader raised on a file the checks passed: one line, not a traceback
+            raise ImportFailedError(
+                f'reading {", ".join(str(path) for path in paths)} failed: {type(exception).__name__}: {exception}; '
+                'the excepted import_trajectory keeps the traceback (`verdi process list -S excepted`)'
+            ) from exception
         _check(calculation)
     trajectory, parameters = calculation.outputs.trajectory, calculation.outputs.parameters
 
@@ -151,42 +180,45 @@ def import_md_run(
     )
 
 
-def _vasp_folder_node(folder: pathlib.Path, trajectory_file: str | None, timestep_fs: float | None) -> orm.FolderData:
-    """Return the stored ``FolderData`` of the files an import of ``folder`` reads, reusing an identical one."""
-    files = select_vasp_run_files(folder, trajectory_file)
-    require_timestep(folder, files, timestep_fs)
-    digest = _content_hash(sorted(files.values(), key=lambda path: path.name))
-    existing = _stored_source(orm.FolderData, digest)
+def check_import_numbers(timestep_fs, nblock, frame_interval_fs, temperature_K, equilibration_ps) -> None:
+    """Refuse, naming the option, a number the physics of an MD run rules out: before anything is read or stored.
+
+    :raises TrajectoryFileError: one line naming the argument and its command-line option.
+    """
+    times = {'timestep_fs (--timestep-fs)': timestep_fs, 'frame_interval_fs (--frame-interval-fs)': frame_interval_fs}
+    for name, value in times.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise TrajectoryFileError(f'{name} must be a finite time > 0 fs, got {value}')
+    if nblock is not None and not (float(nblock).is_integer() and nblock >= 1):
+        raise TrajectoryFileError(f'nblock (--nblock) must be a whole number of ionic steps >= 1, got {nblock}')
+    if not (math.isfinite(equilibration_ps) and equilibration_ps >= 0):
+        raise TrajectoryFileError(
+            f'equilibration_ps (--equilibration-ps) must be a finite time >= 0 ps, got {equilibration_ps}'
+        )
+    if temperature_K is not None and temperature_problem(temperature_K, 'temperature_K'):
+        raise TrajectoryFileError(f'{temperature_problem(temperature_K, "temperature_K")} (--temperature)')
+
+
+def _vasp_folder_node(folder: pathlib.Path, files: list[pathlib.Path], digests: SegmentDigests) -> orm.FolderData:
+    """Return the stored ``FolderData`` of the ``files`` an import of ``folder`` reads, reusing an identical one."""
+    existing = _stored_source(orm.FolderData, digests.named)
     if existing is not None:
         return existing
     node = orm.FolderData(label=folder.name, description=f'VASP MD run files from {folder.resolve()}')
-    for path in files.values():
+    for path in files:
         node.base.repository.put_object_from_file(str(path), path.name)
-    node.base.extras.set(CONTENT_HASH_EXTRA, digest)  # extras of an unstored node are stored with it
+    node.base.extras.set(CONTENT_HASH_EXTRA, digests.named)  # extras of an unstored node are stored with it
     return node.store()
 
 
-def _file_node(path: pathlib.Path) -> orm.SinglefileData:
+def _file_node(path: pathlib.Path, digests: SegmentDigests) -> orm.SinglefileData:
     """Return the stored ``SinglefileData`` of ``path``, reusing an identical one."""
-    digest = _content_hash([path])
-    existing = _stored_source(orm.SinglefileData, digest)
+    existing = _stored_source(orm.SinglefileData, digests.named)
     if existing is not None:
         return existing
     node = orm.SinglefileData(path, label=path.name, description=f'MD trajectory file {path.resolve()}')
-    node.base.extras.set(CONTENT_HASH_EXTRA, digest)
+    node.base.extras.set(CONTENT_HASH_EXTRA, digests.named)
     return node.store()
-
-
-def _content_hash(paths: list[pathlib.Path], block: int = 1 << 22) -> str:
-    """Return the SHA-256 of the names and bytes of ``paths``, read in blocks (the files can be gigabytes)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode() + b'\0')
-        with path.open('rb') as handle:
-            while chunk := handle.read(block):
-                digest.update(chunk)
-        digest.update(b'\0')
-    return digest.hexdigest()
 
 
 def _stored_source(node_class: type, digest: str):

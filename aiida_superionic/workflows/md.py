@@ -20,6 +20,7 @@ from ..common.structure_checks import validate_structure
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.stability import energy_drift_meV_atom_ps
 from .ase_segment import AseMdSegmentWorkChain
+from .builder_checks import checked_builder_arguments, validate_temperature_port
 from .engines import model_coverage_problem, refuse_structure
 from .protocols.utils import ProtocolMixin
 from .segment import whole_write_intervals
@@ -40,7 +41,7 @@ MAX_EXCEPTED_SEGMENT_RETRIES = 1
 
 def _positive(name: str):
     def validator(node, _):
-        if node.value <= 0:
+        if not node.value > 0:  # NaN too
             return f'`{name}` must be > 0, got {node.value}'
         return None
 
@@ -49,7 +50,7 @@ def _positive(name: str):
 
 def _non_negative(name: str):
     def validator(node, _):
-        if node.value < 0:
+        if not node.value >= 0:  # NaN too
             return f'`{name}` must be >= 0, got {node.value}'
         return None
 
@@ -132,7 +133,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         spec.input(
             'temperature',
             valid_type=orm.Float,
-            validator=_positive('temperature'),
+            validator=validate_temperature_port,
             help='Thermostat temperature in K.',
         )
         spec.input('timestep', valid_type=orm.Float, validator=_positive('timestep'), help='MD time step in fs.')
@@ -378,6 +379,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
         """
         from ..engines.ase import resolve_model
 
+        structure = checked_builder_arguments(structure, overrides, code)
         model = resolve_model(engine, model, potential, device)
         refuse_structure(structure, engine, model)
         inputs = cls.get_protocol_inputs(protocol, overrides)

@@ -23,6 +23,7 @@ from ..common.structure_checks import is_disordered_node, validate_structure_or_
 from ..common.trust import OVERRIDES_COLUMN, protocol_label, pruned_overrides
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.structural import mobile_family
+from .builder_checks import checked_builder_arguments, temperature_list, validate_temperatures_port
 from .dielectric import DielectricWorkChain
 from .elastic import ElasticWorkChain
 from .engines import (
@@ -81,15 +82,6 @@ def is_test_size() -> bool:
 def md_label(composition: str, temperature: float) -> str:
     """The link label of one MD run and of its row, e.g. ``stoichiometric_700K``."""
     return f'{composition}_{temperature:g}K'.replace('.', 'p')
-
-
-def validate_temperatures(node: orm.List, _) -> str | None:
-    values = node.get_list()
-    if not values or not all(isinstance(value, int | float) and value > 0 for value in values):
-        return f'`temperatures` must be a non-empty list of positive numbers (K), got {values}'
-    if len(set(values)) != len(values):
-        return f'`temperatures` repeats a temperature: {values}'
-    return None
 
 
 def validate_fraction(node: orm.Float, _) -> str | None:
@@ -153,7 +145,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         spec.input(
             'temperatures',
             valid_type=orm.List,
-            validator=validate_temperatures,
+            validator=validate_temperatures_port,
             help='The MD temperatures (K), each for both compositions.',
         )
         spec.input(
@@ -413,6 +405,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         """
         from ..engines.ase import resolve_model
 
+        structure = checked_builder_arguments(structure, overrides, code)
         model = resolve_model(engine, model, potential, device)
         refuse_structure(structure, engine, model)
         inputs = cls.get_protocol_inputs(protocol, overrides)
@@ -439,7 +432,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                 )
             builder.order = _builder_inputs(order, exclude=('structure', 'engine', 'mobile_species'))
             structure = planned_ordered_structure(structure, order, species)  # the cell the children will see
-        builder.temperatures = orm.List([float(value) for value in inputs['temperatures']])
+        builder.temperatures = orm.List(temperature_list(inputs['temperatures']))  # a single number: one temperature
         builder.vacancy_fraction = orm.Float(inputs['vacancy_fraction'])
         builder.md_supercell_matrix = orm.List(supercell_for_length(structure, inputs['md_supercell_min_length']))
         builder.seed = orm.Int(inputs['seed'])

@@ -13,6 +13,7 @@ import copy
 import yaml
 from aiida import orm
 
+from ..builder_checks import checked_builder_arguments
 from .utils import PROTOCOL_FOLDER, ProtocolMixin, recursive_merge
 
 #: D3 dispersion corrections by name: VASP's IVDW (Grimme's D3 with zero damping, and with Becke–Johnson damping).
@@ -172,6 +173,7 @@ class ZeroTemperatureProtocolMixin(ProtocolMixin):
 
         :raises ValueError: for an unknown engine, protocol or override key, or options the engine cannot take.
         """
+        structure = checked_builder_arguments(structure, overrides, engine_inputs.get('code'))
         builder, inputs = zero_temperature_builder(cls, engine, structure, protocol, overrides, **engine_inputs)
         cls._apply_protocol(builder, inputs)
         return builder
