@@ -380,9 +380,10 @@ def repair_lost_tasks(client, batch: Batch, workers: int, profile: str) -> None:
         timeout=300,
         check=False,
     )
-    zombies = [line.split(':', 1)[1].strip() for line in repair.stdout.splitlines() if 'without process task' in line]
+    zombies = [line.rsplit(':', 1)[1].strip() for line in repair.stdout.splitlines() if 'without process task' in line]
     client.start_daemon(number_workers=workers)
     batch.stalled = False
+    batch.last_change_at = time.monotonic()  # the stall clock starts again with the repaired daemon
     batch.record('process repair', exit_status=repair.returncode, revived=zombies[0] if zombies else 'none')
 
 
