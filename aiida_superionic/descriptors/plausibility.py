@@ -5,8 +5,8 @@ states Δt only through its labels (POTIM × NBLOCK of VASP, or ``--frame-interv
 silently. The atoms' own motion tells Δt, through the kinetic temperature.
 
 **The finite-difference temperature.** With ``v = Δr / Δt`` between consecutive frames (unwrapped positions),
-``T_fd = Σ m ⟨|Δr|²⟩ / (3 N k_B Δt²)``, per species and over all atoms. Its relation to the true kinetic
-temperature T follows from ``Δr = ∫ v dt`` over the interval: ``⟨|Δr|²⟩ / Δt² = (1/Δt²) ∫∫ ⟨v(t)·v(t')⟩ dt dt'``,
+``T_fd = Σ m ⟨Δr²⟩ / (3 N k_B Δt²)``, per species and over all atoms. Its relation to the true kinetic
+temperature T follows from ``Δr = ∫ v dt`` over the interval: ``⟨Δr²⟩ / Δt² = (1/Δt²) ∫∫ ⟨v(t)·v(t')⟩ dt dt'``,
 and by the Cauchy–Schwarz inequality ``|⟨v(t)·v(t')⟩| ≤ ⟨v²⟩`` in a stationary run, so
 
     T_fd ≤ T   for every Δt (equality when the motion between frames is ballistic, Δt → 0).
@@ -15,7 +15,7 @@ For a vibration of angular frequency ω, ``T_fd / T = sinc²(ωΔt / 2)``: ≈ 1
 small once frames are a period apart; for diffusion, ``T_fd ∝ 1/Δt``. So coarse frames (the kinisi argyrodite
 at 100 fs per frame gives ~ T/3) *underestimate* T, physically, and a low T_fd alone proves nothing.
 
-**The ballistic fraction** ``b = ⟨|Δr(2Δt)|²⟩ / (4 ⟨|Δr(Δt)|²⟩)`` (mass-weighted) says, from the trajectory
+**The ballistic fraction** ``b = ⟨Δr(2Δt)²⟩ / (4 ⟨Δr(Δt)²⟩)`` (mass-weighted) says, from the trajectory
 alone and independent of any label, whether frames are close enough for T_fd to be near T: b = 1 for ballistic
 motion, ``cos²(ωΔt/2)`` for a vibration, 1/2 for diffusion and 1/4 for motion that has stopped growing. b ≥
 ``BALLISTIC_FRACTION_MIN`` (0.8) means ωΔt/2 ≤ 0.46 for the modes that carry the motion, where
@@ -66,9 +66,9 @@ IMPLAUSIBLE_FRAME_INTERVAL = 'implausible_frame_interval'
 class FiniteDifferenceTemperature:
     """The kinetic temperature of a trajectory from finite differences of its positions.
 
-    :ivar temperature_K: over all atoms, Σ m ⟨|Δr|²⟩ / (3 N k_B Δt²).
+    :ivar temperature_K: over all atoms, Σ m ⟨Δr²⟩ / (3 N k_B Δt²).
     :ivar species_temperatures_K: the same per species.
-    :ivar ballistic_fraction: ⟨|Δr(2Δt)|²⟩ / (4 ⟨|Δr(Δt)|²⟩), mass-weighted: 1 for ballistic motion between
+    :ivar ballistic_fraction: ⟨Δr(2Δt)²⟩ / (4 ⟨Δr(Δt)²⟩), mass-weighted: 1 for ballistic motion between
         frames, ≤ 1/2 for coarse frames; NaN with fewer than three frames.
     :ivar frame_interval_fs: the Δt used.
     """
@@ -150,7 +150,7 @@ def finite_difference_temperature(
     masses = np.asarray(masses, dtype=float)
     per_atom_one = _mean_squared_step(positions, 1)
     dt_ps = frame_interval_fs / FS_PER_PS
-    # ½ m v² per atom in eV averages 3/2 k_B T: T = m ⟨|Δr|²⟩ / (3 k_B Δt²)
+    # ½ m v² per atom in eV averages 3/2 k_B T: T = m ⟨Δr²⟩ / (3 k_B Δt²)
     energy_scale = AMU_A2_PER_PS2_TO_eV / (3.0 * BOLTZMANN_eV_K * dt_ps**2)
     weighted_one = masses * per_atom_one
     species = np.array(symbols)
