@@ -217,3 +217,34 @@ def test_a_langevin_vasp_run_is_imported_with_a_warning(aiida_profile_clean, tmp
     assert result.parameters['mdalgo'] == 3
     (warning,) = [warning for warning in result.warnings if 'Langevin' in warning]
     assert warning.startswith('MDALGO = 3 is a Langevin thermostat (LANGEVIN_GAMMA = 10 10 10 ps⁻¹)')
+
+
+def test_wrapped_positions_with_their_cells_give_what_unwrapped_ones_give():
+    positions = brownian_atoms(SYMBOLS, 700, 2.0)  # more frames than one chunk: the steps across chunks count
+    cell = np.diag([12.0, 13.0, 14.0])
+    wrapped = (positions @ np.linalg.inv(cell) % 1.0) @ cell
+    unwrapped = finite_difference_temperature(positions, SYMBOLS, 2.0)
+    from_wrapped = finite_difference_temperature(wrapped, SYMBOLS, 2.0, cells=cell)
+    assert from_wrapped.temperature_K == pytest.approx(unwrapped.temperature_K, rel=1e-9)
+    assert from_wrapped.ballistic_fraction == pytest.approx(unwrapped.ballistic_fraction, rel=1e-9)
+    # the two-frame steps by brute force
+    two = ((positions[2:] - positions[:-2]) ** 2).sum(-1).mean(0)
+    one = ((positions[1:] - positions[:-1]) ** 2).sum(-1).mean(0)
+    masses = np.array([atomic_masses[atomic_numbers[symbol]] for symbol in SYMBOLS])
+    assert unwrapped.ballistic_fraction == pytest.approx((masses * two).sum() / (4 * (masses * one).sum()), rel=1e-9)
+
+
+def test_a_flagged_import_is_a_flagged_row():
+    """The verdict is how a flag reaches a row: the trust columns copy it, and the statistics leave D out."""
+    import pandas as pd
+
+    from aiida_superionic.analysis.selection import mask_flagged_diffusion
+    from aiida_superionic.common.trust import VERDICT_MEANINGS, trust_values
+
+    assert IMPLAUSIBLE_FRAME_INTERVAL in VERDICT_MEANINGS
+    trust = trust_values({'diffusivity_verdict': IMPLAUSIBLE_FRAME_INTERVAL, 'diffusivity_reason': 'labels'}, None)
+    row = {**trust, 'formula': 'Li10GeP2S12', 'temperature_K': 600.0, 'stoichiometric': True}
+    table = pd.DataFrame([{**row, 'diffusion_coefficient_cm2_s': 1e-6}], index=['row'])
+    masked, summary = mask_flagged_diffusion(table)
+    assert summary['rows_flagged'] == 1
+    assert masked['diffusion_coefficient_cm2_s'].isna().all()

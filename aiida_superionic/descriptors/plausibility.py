@@ -49,6 +49,7 @@ import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 
 from .constants import AMU_A2_PER_PS2_TO_eV, BOLTZMANN_eV_K
+from .msd import UNWRAP_FRAME_CHUNK, _minimum_image_step_chunks
 
 #: T_fd / T_stated beyond this factor (above, or below with near-ballistic frames) contradicts the labels.
 DEFAULT_PLAUSIBILITY_FACTOR = 3.0
@@ -122,23 +123,27 @@ class FrameIntervalPlausibility:
 
 
 def finite_difference_temperature(
-    unwrapped_positions: np.ndarray,
+    positions: np.ndarray,
     symbols: list[str],
     frame_interval_fs: float,
+    cells: np.ndarray | None = None,
     masses: np.ndarray | None = None,
 ) -> FiniteDifferenceTemperature:
-    """Return the kinetic temperature from finite differences of unwrapped positions between consecutive frames.
+    """Return the kinetic temperature from finite differences of positions between consecutive frames.
 
     Valid as an estimate of the true temperature only when the motion between frames is nearly ballistic
     (``ballistic_fraction`` near 1); coarser frames underestimate it (module docstring).
 
-    :param unwrapped_positions: continuous Cartesian positions in Å, shape ``(frames, atoms, 3)``, frames ≥ 2.
+    :param positions: Cartesian positions in Å, shape ``(frames, atoms, 3)``, frames ≥ 2: unwrapped, or wrapped
+        with ``cells`` given (the steps are then the minimum images, as ``msd.unwrap_positions`` takes them,
+        chunk by chunk: no unwrapped copy of the run is held).
     :param symbols: element of every atom.
     :param frame_interval_fs: the stated time between frames in fs, > 0.
+    :param cells: cell vectors as rows in Å, ``(frames, 3, 3)`` or ``(3, 3)``, for wrapped positions.
     :param masses: atomic masses in amu; by default those of ``ase.data``.
     :raises ValueError: for fewer than two frames, a non-positive interval or mismatched shapes.
     """
-    positions = np.asarray(unwrapped_positions, dtype=float)
+    positions = np.asarray(positions, dtype=float)
     if positions.ndim != 3 or positions.shape[0] < 2 or positions.shape[2] != 3:
         raise ValueError(f'positions must have shape (frames >= 2, atoms, 3), got {positions.shape}')
     if len(symbols) != positions.shape[1]:
@@ -148,9 +153,9 @@ def finite_difference_temperature(
     if masses is None:
         masses = np.array([atomic_masses[atomic_numbers[symbol]] for symbol in symbols])
     masses = np.asarray(masses, dtype=float)
-    per_atom_one = _mean_squared_step(positions, 1)
+    per_atom_one, per_atom_two = _mean_squared_steps(positions, cells)
     dt_ps = frame_interval_fs / FS_PER_PS
-    # ½ m v² per atom in eV averages 3/2 k_B T: T = m ⟨Δr²⟩ / (3 k_B Δt²)
+    # ½ m v² per atom averages 3/2 k_B T: T = m ⟨Δr²⟩ / (3 k_B Δt²)
     energy_scale = AMU_A2_PER_PS2_TO_eV / (3.0 * BOLTZMANN_eV_K * dt_ps**2)
     weighted_one = masses * per_atom_one
     species = np.array(symbols)
@@ -158,8 +163,8 @@ def finite_difference_temperature(
         symbol: float(weighted_one[species == symbol].mean() * energy_scale) for symbol in dict.fromkeys(symbols)
     }
     ballistic = math.nan
-    if positions.shape[0] >= 3 and weighted_one.sum() > 0:
-        ballistic = float((masses * _mean_squared_step(positions, 2)).sum() / (4.0 * weighted_one.sum()))
+    if per_atom_two is not None and weighted_one.sum() > 0:
+        ballistic = float((masses * per_atom_two).sum() / (4.0 * weighted_one.sum()))
     return FiniteDifferenceTemperature(
         temperature_K=float(weighted_one.mean() * energy_scale),
         species_temperatures_K=species_temperatures,
@@ -205,11 +210,29 @@ def assess_frame_interval(
     )
 
 
-def _mean_squared_step(positions: np.ndarray, lag: int) -> np.ndarray:
-    """⟨|r(t + lag) − r(t)|²⟩ over t, per atom (Å²), one frame lag at a time to bound the memory."""
-    total = np.zeros(positions.shape[1])
-    for start in range(0, positions.shape[0] - lag, 1024):
-        stop = min(start + 1024, positions.shape[0] - lag)
-        steps = positions[start + lag : stop + lag] - positions[start:stop]
-        total += np.einsum('tnk,tnk->n', steps, steps)
-    return total / (positions.shape[0] - lag)
+def _mean_squared_steps(positions: np.ndarray, cells: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """⟨Δr²⟩ over one frame and over two frames, per atom (Å²); the second None with fewer than three frames.
+
+    From the steps between consecutive frames, a chunk of frames at a time: a two-frame displacement is the sum
+    of two consecutive steps (the last step of a chunk is kept for the first of the next).
+    """
+    frames, atoms = positions.shape[:2]
+    one, two = np.zeros(atoms), np.zeros(atoms)
+    chunks = _minimum_image_step_chunks(positions, cells) if cells is not None else _plain_step_chunks(positions)
+    previous = None
+    for _, _, steps in chunks:
+        one += np.einsum('tnk,tnk->n', steps, steps)
+        pairs = steps[1:] + steps[:-1]
+        two += np.einsum('tnk,tnk->n', pairs, pairs)
+        if previous is not None:
+            pair = previous + steps[0]
+            two += np.einsum('nk,nk->n', pair, pair)
+        previous = steps[-1]
+    return one / (frames - 1), (two / (frames - 2) if frames >= 3 else None)
+
+
+def _plain_step_chunks(positions: np.ndarray, chunk: int = UNWRAP_FRAME_CHUNK):
+    """Yield ``(start, stop, steps)`` like ``msd._minimum_image_step_chunks``, for positions already unwrapped."""
+    for start in range(1, positions.shape[0], chunk):
+        stop = min(start + chunk, positions.shape[0])
+        yield start, stop, positions[start:stop] - positions[start - 1 : stop - 1]

@@ -17,7 +17,6 @@ from ...common.trajectory import trajectory_arrays
 from ...descriptors.block_averaging import DEFAULT_BLOCKS
 from ...descriptors.composition import nominal_charge
 from ...descriptors.diffusion import DEFAULT_HOP_FRACTION, DEFAULT_HOP_SMOOTHING_PS
-from ...descriptors.msd import unwrap_positions
 from ...descriptors.plausibility import (
     IMPLAUSIBLE_FRAME_INTERVAL,
     assess_frame_interval,
@@ -194,9 +193,7 @@ def _frame_interval_check(
 ) -> dict:
     """The plausibility of the frame interval and temperature, and the verdict that flags D when they contradict."""
     frame_interval_fs = float(arrays.times_ps[1] - arrays.times_ps[0]) * 1000.0
-    estimate = finite_difference_temperature(
-        unwrap_positions(arrays.positions, arrays.cells), list(arrays.symbols), frame_interval_fs
-    )
+    estimate = finite_difference_temperature(arrays.positions, list(arrays.symbols), frame_interval_fs, arrays.cells)
     plausibility = assess_frame_interval(estimate, temperature_K)
     values = {
         'kinetic_temperature_fd_K': estimate.temperature_K,
