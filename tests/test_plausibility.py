@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+from aiida import orm
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.io import write
@@ -167,6 +168,8 @@ def test_a_brownian_run_relabelled_ten_times_slower_is_flagged(aiida_profile_cle
     assert descriptors['frame_interval_implied_fs'] == pytest.approx(2.0, rel=0.15)
     (warning,) = [warning for warning in wrong.warnings if 'does not fit' in warning]
     assert re.search(r'the frame interval \(--frame-interval-fs\) looks like (1\.9|2|2\.1) fs, not 20 fs', warning)
+    reports = [log.message for log in orm.Log.collection.get_logs_for(wrong.descriptors_calculation)]
+    assert any(report.endswith(warning) for report in reports)  # `verdi process report` has it
 
 
 @pytest.mark.realdata

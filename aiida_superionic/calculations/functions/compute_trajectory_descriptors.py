@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from aiida import orm
-from aiida.engine import ExitCode, calcfunction
+from aiida.engine import ExitCode, Process, calcfunction
 from ase.data import atomic_masses, atomic_numbers
 
 from ...common.trajectory import trajectory_arrays
@@ -207,6 +207,7 @@ def _frame_interval_check(
             trajectory.base.attributes.get('source_format', None), 'the frame interval'
         )
         values['frame_interval_warning'] = plausibility.message(setting)
+        Process.current().report(values['frame_interval_warning'])  # in `verdi process report` too
         values['diffusivity_verdict'] = IMPLAUSIBLE_FRAME_INTERVAL
         values['diffusivity_reason'] = (
             f'{values["frame_interval_warning"]}; with the stated interval the MSD alone gives '
