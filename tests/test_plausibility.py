@@ -194,6 +194,29 @@ def test_the_real_lgps_run_labelled_20_fs_is_flagged_as_2_fs(aiida_profile_clean
 
 
 @pytest.mark.realdata
+def test_a_real_run_rightly_labelled_20_fs_is_plausible(realdata):
+    """pymatgen's cubic Na3PS4 at 800 K, 20 fs per frame: still near-ballistic (b ≈ 0.84), T_fd ≈ 740 K. So 20 fs
+    frames of a sulfide do give about T, and the LGPS run's 6 K at its 20 fs label is no physics of coarse frames."""
+    import json
+
+    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
+
+    path = realdata / 'pmgdiff_cNa3PS4' / 'cNa3PS4_pda.json'
+    if not path.is_file():
+        pytest.skip(f'{path} not found')
+    analyzer = DiffusionAnalyzer.from_dict(json.loads(path.read_text()))
+    positions = analyzer.structure.cart_coords[None] + analyzer.disp.transpose(1, 0, 2)
+    symbols = [site.specie.symbol for site in analyzer.structure]
+    frame_interval_fs = analyzer.time_step * analyzer.step_skip
+    assert frame_interval_fs == 20.0
+    estimate = finite_difference_temperature(positions, symbols, frame_interval_fs)
+    plausibility = assess_frame_interval(estimate, analyzer.temperature)
+    assert plausibility.plausible
+    assert 0.8 < plausibility.temperature_ratio < 1.0  # 0.93: a little below T, as finite differences must be
+    assert estimate.ballistic_fraction > BALLISTIC_FRACTION_MIN
+
+
+@pytest.mark.realdata
 def test_the_real_argyrodite_at_100_fs_per_frame_is_no_false_alarm(aiida_profile_clean, realdata, tmp_path):
     """kinisi's Li6PS5Cl at 500 K, 2 fs x 50: coarse frames give T_fd ≈ 170 K, a third of 500 K, physically."""
     from test_importer import incar_text

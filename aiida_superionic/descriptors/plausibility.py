@@ -31,6 +31,12 @@ the ratio ρ = T_fd / T_stated:
   closer than stated (the real LGPS run labelled 20 fs, which moves like 2 fs: ρ ≈ 0.01, b ≈ 1.0);
 - ρ < 1 / factor with coarse frames (b < 0.8): no contradiction (the physics of coarse frames).
 
+Real runs: pymatgen's LGPS (600 K, labelled 20 fs) gives T_fd = 5.9 K with b = 0.997, and 587 K at 2 fs;
+pymatgen's cubic Na3PS4 (800 K, 20 fs) gives 742 K with b = 0.84, so 20 fs frames of a sulfide are still near
+ballistic; kinisi's argyrodite (500 K, 100 fs) gives 170 K with b = 0.43, coarse, no contradiction. A single
+vibration sampled at almost exactly its period would fool b (it looks still: b → 1, T_fd → 0); the broad
+spectrum of a real solid does not.
+
 The implied frame interval, the Δt that would make T_fd equal the stated T, is ``Δt_stated · √ρ``. With
 near-ballistic frames it is the true interval; in the first case with coarse frames it is a lower bound (T_fd
 underestimates T). A factor of 3 in T is a factor √3 ≈ 1.7 in Δt: every error by a factor 2 or more in POTIM,
