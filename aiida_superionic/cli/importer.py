@@ -58,7 +58,7 @@ def cmd_import(paths, profile_name, symbols, **options):
         raise click.ClickException(str(exception)) from exception
 
     parameters = result.parameters.get_dict()
-    for warning in parameters.get('warnings', []):
+    for warning in result.warnings:
         click.secho(f'Warning: {warning}', fg='yellow', err=True)
     descriptors = result.descriptors.get_dict()
     click.echo(

@@ -41,6 +41,8 @@ VERDICT_MEANINGS = {
     'too_few_hops': 'fewer mobile-ion hops than the minimum: D is noise about zero',
     'non_linear': 'the MSD is not linear in the fitted window (sub-diffusive or ballistic): D is no diffusion '
     'coefficient',
+    'implausible_frame_interval': 'the motion contradicts the stated frame interval or temperature (the kinetic '
+    'temperature from finite differences is far off): D is scaled by a wrong time axis',
 }
 
 

@@ -31,6 +31,8 @@ RECORDED_TAGS = (
     'TEBEG',
     'TEEND',
     'MDALGO',
+    'LANGEVIN_GAMMA',
+    'ANDERSEN_PROB',
     'SMASS',
     'ISIF',
     'IBRION',
@@ -149,9 +151,35 @@ def read_vasp_run(
                 f'TEEND = {tags["TEEND"]} K differs from TEBEG = {tags["TEBEG"]} K: the run is a '
                 'temperature ramp, and TEBEG is taken as its temperature'
             )
-    run.warnings = warnings + run.warnings
+    run.warnings = warnings + thermostat_warnings(run.parameters) + run.warnings
     run.sources = [path.name for path in files.values()]
     return run
+
+
+def thermostat_warnings(parameters: dict) -> list[str]:
+    """Warnings for a thermostat that acts on the atoms' dynamics (``parameters``: the run's tags, lower case).
+
+    A Langevin thermostat (MDALGO = 3) adds friction and random forces to every atom, and an Andersen one
+    (ANDERSEN_PROB > 0) redraws velocities: both decorrelate the velocities, so D and the VDOS are those of the
+    thermostat as much as of the material. A Nosé–Hoover thermostat (MDALGO = 2) leaves them alone.
+    """
+    warnings = []
+    if parameters.get('mdalgo') == 3:
+        gamma = parameters.get('langevin_gamma')
+        friction = f' (LANGEVIN_GAMMA = {gamma} ps⁻¹)' if gamma is not None else ''
+        warnings.append(
+            f'MDALGO = 3 is a Langevin thermostat{friction}: its friction slows diffusion and broadens the VDOS, '
+            "so D and the vibrational descriptors are not the material's alone; for transport use a Nosé–Hoover "
+            'run (MDALGO = 2)'
+        )
+    andersen = parameters.get('andersen_prob')
+    if isinstance(andersen, int | float) and not isinstance(andersen, bool) and andersen > 0:
+        warnings.append(
+            f'ANDERSEN_PROB = {andersen} is an Andersen thermostat: it redraws velocities, which shortens their '
+            "correlation, so D and the vibrational descriptors are not the material's alone; for transport use a "
+            'Nosé–Hoover run (MDALGO = 2)'
+        )
+    return warnings
 
 
 def _override(tag: str, from_run, given, unit: str, warnings: list[str]):

@@ -56,6 +56,13 @@ class ImportResult:
         """Whether nothing new was computed."""
         return self.import_reused and self.descriptors_reused
 
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings of the import (a dropped last frame, a Langevin thermostat, ...) and of the analysis (a
+        frame interval or temperature that the motion contradicts), one line each."""
+        plausibility = self.descriptors.get('frame_interval_warning')
+        return [*self.parameters.get('warnings', []), *([plausibility] if plausibility else [])]
+
 
 def import_md_run(
     paths: list[str | pathlib.Path] | str | pathlib.Path,
@@ -80,6 +87,10 @@ def import_md_run(
     species is the precedence rule (Li, Na, Ag, Cu, halides, O:
     ``descriptors.constants.MOBILE_SPECIES_PRECEDENCE``) unless named. ``equilibration_ps`` is discarded from the
     start of the analysis; ``analysis_settings`` are further settings of ``compute_trajectory_descriptors``.
+
+    The frame interval and the temperature are checked against the motion (``frame_interval_check``, on unless
+    ``analysis_settings`` turns it off): a contradiction flags D (verdict ``implausible_frame_interval``) and is
+    among ``ImportResult.warnings``, naming the setting that looks wrong and the frame interval the motion implies.
 
     Problems found before anything is stored (a missing file, no time step) raise
     ``TrajectoryFileError``; a file that turns out unreadable leaves a failed ``import_trajectory``
@@ -157,7 +168,8 @@ def import_md_run(
             f'the trajectory is stored as {trajectory.__class__.__name__}<{trajectory.pk}>'
         )
     species = mobile_species or select_mobile_species(list(trajectory.symbols))
-    analysis = {**(analysis_settings or {}), 'equilibration_ps': float(equilibration_ps)}
+    # the stated frame interval and temperature are labels: checked against the motion unless the caller says not
+    analysis = {'frame_interval_check': True, **(analysis_settings or {}), 'equilibration_ps': float(equilibration_ps)}
     inputs = {'mobile_species': species, 'temperature': float(temperature), 'settings': analysis}
     descriptors_calculation = _finished_calculation(compute_trajectory_descriptors, {'trajectory': trajectory}, inputs)
     descriptors_reused = descriptors_calculation is not None

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 from aiida import orm
-from aiida.engine import ExitCode, calcfunction
+from aiida.engine import ExitCode, Process, calcfunction
 from ase.data import atomic_masses, atomic_numbers
 
 from ...common.trajectory import trajectory_arrays
 from ...descriptors.block_averaging import DEFAULT_BLOCKS
 from ...descriptors.composition import nominal_charge
 from ...descriptors.diffusion import DEFAULT_HOP_FRACTION, DEFAULT_HOP_SMOOTHING_PS
+from ...descriptors.plausibility import (
+    IMPLAUSIBLE_FRAME_INTERVAL,
+    assess_frame_interval,
+    finite_difference_temperature,
+)
 from ...descriptors.stability import energy_drift_meV_atom_ps
 from ...descriptors.transport import (
     DEFAULT_LOGLOG_SLOPE_TOLERANCE,
@@ -37,6 +42,15 @@ DEFAULT_SETTINGS = {
     'loglog_slope_tolerance': DEFAULT_LOGLOG_SLOPE_TOLERANCE,
     'max_energy_meV': DEFAULT_MAX_ENERGY_meV,
     'max_correlation_ps': DEFAULT_MAX_CORRELATION_ps,
+    # the importer turns it on: there the frame interval is a label the user or the run states, while the
+    # plugin's own MD sets it itself (and tests' toy walks move at no physical temperature)
+    'frame_interval_check': False,
+}
+
+#: The setting that states the frame interval, by the trajectory's ``source_format`` (for the warning).
+FRAME_INTERVAL_SETTINGS = {
+    'vasp': 'POTIM × NBLOCK (--timestep-fs, --nblock)',
+    'ase': 'the frame interval (--frame-interval-fs)',
 }
 
 #: Exit status of bad input: the message starts with its label.
@@ -119,6 +133,13 @@ def compute_trajectory_descriptors(
         'analysis_settings': options,  # every setting used, defaults included
     }
 
+    if options['frame_interval_check']:
+        values.update(
+            _frame_interval_check(
+                arrays, temperature.value, trajectory, values['diffusivity_verdict'], values['diffusivity_reason']
+            )
+        )
+
     if 'conserved_energy_eV' in trajectory.get_arraynames():
         conserved = trajectory.get_array('conserved_energy_eV')
         start = int(np.searchsorted(arrays.times_ps - arrays.times_ps[0], options['equilibration_ps'] - 1e-9))
@@ -165,3 +186,31 @@ def compute_trajectory_descriptors(
     outputs['msd'] = msd
     outputs['descriptors'] = orm.Dict(drop_undefined(values))
     return outputs
+
+
+def _frame_interval_check(
+    arrays, temperature_K: float, trajectory: orm.TrajectoryData, transport_verdict: str, transport_reason: str
+) -> dict:
+    """The plausibility of the frame interval and temperature, and the verdict that flags D when they contradict."""
+    frame_interval_fs = float(arrays.times_ps[1] - arrays.times_ps[0]) * 1000.0
+    estimate = finite_difference_temperature(arrays.positions, list(arrays.symbols), frame_interval_fs, arrays.cells)
+    plausibility = assess_frame_interval(estimate, temperature_K)
+    values = {
+        'kinetic_temperature_fd_K': estimate.temperature_K,
+        'kinetic_temperature_fd_species_K': estimate.species_temperatures_K,
+        'frame_interval_ballistic_fraction': estimate.ballistic_fraction,
+        'frame_interval_implied_fs': plausibility.implied_frame_interval_fs,
+        'frame_interval_plausible': plausibility.plausible,
+    }
+    if not plausibility.plausible:
+        setting = FRAME_INTERVAL_SETTINGS.get(
+            trajectory.base.attributes.get('source_format', None), 'the frame interval'
+        )
+        values['frame_interval_warning'] = plausibility.message(setting)
+        Process.current().report(values['frame_interval_warning'])  # in `verdi process report` too
+        values['diffusivity_verdict'] = IMPLAUSIBLE_FRAME_INTERVAL
+        values['diffusivity_reason'] = (
+            f'{values["frame_interval_warning"]}; with the stated interval the MSD alone gives '
+            f'{transport_verdict!r}: {transport_reason}'
+        )
+    return values
