@@ -33,6 +33,7 @@ from .sse_roles import (
     MD_FLAGGED_STATUSES,
     ZERO_TEMPERATURE,
     ZERO_TEMPERATURE_OUTPUTS,
+    expose_children_inputs,
     md_label,
     run_identifiers,
     validate_fraction,
@@ -148,41 +149,7 @@ class SseWorkChain(SseBuilderMixin, TaskEngineMixin, WorkChain):
         )
         cls.define_engines(spec)
         spec.inputs['ase'].help = 'The ASE engine of the relaxation: `code`, `model`, `metadata`.'
-        spec.expose_inputs(
-            OrderWorkChain,
-            namespace='order',
-            exclude=('structure', 'engine', 'mobile_species'),
-            namespace_options={
-                'required': False,
-                'populate_defaults': False,
-                'validator': None,
-                'help': 'Inputs of the `OrderWorkChain` that orders a disordered structure (its engine namespace '
-                'included); unused for an ordered one.',
-            },
-        )
-        for name, (workchain, _) in ZERO_TEMPERATURE.items():
-            spec.expose_inputs(
-                workchain,
-                namespace=name,
-                exclude=('structure', 'engine', 'mobile_species'),
-                namespace_options={
-                    'required': False,
-                    'populate_defaults': False,
-                    'validator': None,
-                    'help': f'Inputs of the `{workchain.__name__}` (its own engine namespace included).',
-                },
-            )
-        spec.expose_inputs(
-            MdWorkChain,
-            namespace='md',
-            exclude=('structure', 'temperature', 'engine', 'mobile_species', 'restart_from'),
-            namespace_options={
-                'required': False,
-                'populate_defaults': False,
-                'validator': None,
-                'help': 'Inputs of every `MdWorkChain` (its own engine namespace included).',
-            },
-        )
+        expose_children_inputs(spec)  # the namespaces `order`, `elastic`, `phonons`, `vacancy`, `dielectric`, `md`
         spec.inputs.validator = validate_inputs
 
         spec.outline(

@@ -1,8 +1,8 @@
 """The roles of an ``SseWorkChain`` and how its runs and rows are keyed.
 
 The zero-temperature children and what is kept of each, the two compositions of every material, the link label
-of each MD run, the MD exit statuses that still give a row, the checks of the inputs those roles imply, and the
-identifiers every row carries.
+of each MD run, the MD exit statuses that still give a row, the children's input namespaces, the checks of the
+inputs those roles imply, and the identifiers every row carries.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from ..descriptors.structural import mobile_family
 from .dielectric import DielectricWorkChain
 from .elastic import ElasticWorkChain
 from .engines import check_engine_inputs, mobile_species_of
+from .md import MdWorkChain
+from .order import OrderWorkChain
 from .phonons import PhononsWorkChain
 from .vacancy import VacancyWorkChain
 
@@ -46,6 +48,46 @@ MD_FLAGGED_STATUSES = (412, 413, 414, 417)
 def md_label(composition: str, temperature: float) -> str:
     """The link label of one MD run and of its row, e.g. ``stoichiometric_700K``."""
     return f'{composition}_{temperature:g}K'.replace('.', 'p')
+
+
+def expose_children_inputs(spec) -> None:
+    """Give ``spec`` a namespace of inputs per child: ``order``, the zero-temperature ones and ``md``, each without
+    what the ``SseWorkChain`` sets itself at run time (the structure, the engine, the mobile species, ...)."""
+    spec.expose_inputs(
+        OrderWorkChain,
+        namespace='order',
+        exclude=('structure', 'engine', 'mobile_species'),
+        namespace_options={
+            'required': False,
+            'populate_defaults': False,
+            'validator': None,
+            'help': 'Inputs of the `OrderWorkChain` that orders a disordered structure (its engine namespace '
+            'included); unused for an ordered one.',
+        },
+    )
+    for name, (workchain, _) in ZERO_TEMPERATURE.items():
+        spec.expose_inputs(
+            workchain,
+            namespace=name,
+            exclude=('structure', 'engine', 'mobile_species'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'validator': None,
+                'help': f'Inputs of the `{workchain.__name__}` (its own engine namespace included).',
+            },
+        )
+    spec.expose_inputs(
+        MdWorkChain,
+        namespace='md',
+        exclude=('structure', 'temperature', 'engine', 'mobile_species', 'restart_from'),
+        namespace_options={
+            'required': False,
+            'populate_defaults': False,
+            'validator': None,
+            'help': 'Inputs of every `MdWorkChain` (its own engine namespace included).',
+        },
+    )
 
 
 def validate_fraction(node: orm.Float, _) -> str | None:
