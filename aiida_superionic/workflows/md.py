@@ -1,4 +1,8 @@
-"""``MdWorkChain``: NVT MD at one temperature, in segments on the ASE or VASP engine, then its descriptors."""
+"""``MdWorkChain``: NVT MD at one temperature, in segments on the ASE or VASP engine, then its descriptors.
+
+This module holds the workchain, its ports and its outline steps; the checks of its inputs are in ``md_checks``,
+its builders (from a protocol, or to continue a run) in ``md_builder``.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from ..common.structure_checks import validate_structure
 from ..descriptors.diffusion import select_mobile_species
 from ..descriptors.stability import energy_drift_meV_atom_ps
 from .ase_segment import AseMdSegmentWorkChain
-from .builder_checks import checked_builder_arguments, validate_temperature_port
-from .engines import model_coverage_problem, refuse_structure
-from .protocols.utils import ProtocolMixin
+from .builder_checks import validate_temperature_port
+from .md_builder import MdBuilderMixin
+from .md_checks import validate_inputs, validate_non_negative, validate_positive
 from .segment import whole_write_intervals
 from .vasp_segment import VaspMdSegmentWorkChain
 
@@ -39,70 +43,13 @@ DEFAULT_MAX_LINDEMANN_RATIO = 0.5
 MAX_EXCEPTED_SEGMENT_RETRIES = 1
 
 
-def _positive(name: str):
-    def validator(node, _):
-        if not node.value > 0:  # NaN too
-            return f'`{name}` must be > 0, got {node.value}'
-        return None
-
-    return validator
-
-
-def _non_negative(name: str):
-    def validator(node, _):
-        if not node.value >= 0:  # NaN too
-            return f'`{name}` must be >= 0, got {node.value}'
-        return None
-
-    return validator
-
-
-def validate_inputs(inputs, _):
-    """Check, before anything runs, that the mobile species is present and the engine has its inputs."""
-    structure = inputs.get('structure')
-    symbols = [site.kind_name for site in structure.sites] if structure else []
-    elements = {structure.get_kind(name).symbol for name in set(symbols)} if structure else set()
-    if 'mobile_species' in inputs:
-        species = inputs['mobile_species'].value
-        if species not in elements:
-            return f'the structure ({structure.get_formula()}) has no atom of the mobile species {species}'
-    elif structure is not None:
-        try:
-            select_mobile_species(sorted(elements))
-        except ValueError as exception:
-            return str(exception)
-    engine = inputs['engine'].value if 'engine' in inputs else 'ase'
-    if engine not in inputs or not inputs[engine]:
-        needs = {'ase': 'code, model, metadata', 'vasp': 'code, potential_family, potential_mapping, options'}
-        return f'the `{engine}` engine needs its namespace `{engine}` ({needs.get(engine, "")})'
-    uncovered = model_coverage_problem(inputs)
-    if uncovered:
-        return uncovered
-    steps = inputs['steps'].value if 'steps' in inputs else 0
-    interval = inputs['write_interval'].value if 'write_interval' in inputs else 1
-    for name in ('steps', 'segment_steps', 'max_steps'):
-        if name in inputs and inputs[name].value % interval:
-            return f'`{name}` ({inputs[name].value}) must be a multiple of `write_interval` ({interval})'
-    if 'max_steps' in inputs and inputs['max_steps'].value < steps:
-        return f'`max_steps` ({inputs["max_steps"].value}) is less than `steps` ({steps})'
-    restart = inputs.get('restart_from') or {}
-    if structure is not None and any(len(node.symbols) != len(structure.sites) for node in restart.values()):
-        return '`restart_from` segments do not have the atoms of `structure`'
-    settings = inputs.get('analysis_settings')
-    if settings is not None:
-        unknown = set(settings.get_dict()) - set(ANALYSIS_SETTINGS)
-        if unknown:
-            return f'unknown `analysis_settings` keys {sorted(unknown)}; allowed: {sorted(ANALYSIS_SETTINGS)}'
-    return None
-
-
 def validate_engine(node: orm.Str, _):
     if node.value not in ENGINES:
         return f'`engine` must be one of {ENGINES}, got {node.value!r}'
     return None
 
 
-class MdWorkChain(ProtocolMixin, WorkChain):
+class MdWorkChain(MdBuilderMixin, WorkChain):
     """NVT MD (Nosé–Hoover chain) at one temperature, in segments until D is known well enough; then its descriptors.
 
     Segments continue each other with positions and velocities (``AseMdSegmentWorkChain``, which
@@ -136,11 +83,13 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             validator=validate_temperature_port,
             help='Thermostat temperature in K.',
         )
-        spec.input('timestep', valid_type=orm.Float, validator=_positive('timestep'), help='MD time step in fs.')
+        spec.input(
+            'timestep', valid_type=orm.Float, validator=validate_positive('timestep'), help='MD time step in fs.'
+        )
         spec.input(
             'steps',
             valid_type=orm.Int,
-            validator=_positive('steps'),
+            validator=validate_positive('steps'),
             help='Production steps, recorded and analysed: the whole run without `target_relative_uncertainty`, '
             'the least the run makes with it.',
         )
@@ -148,35 +97,35 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             'segment_steps',
             valid_type=orm.Int,
             required=False,
-            validator=_positive('segment_steps'),
+            validator=validate_positive('segment_steps'),
             help='Production steps of each segment (default `steps`: one segment unless D is not yet converged).',
         )
         spec.input(
             'max_steps',
             valid_type=orm.Int,
             required=False,
-            validator=_positive('max_steps'),
+            validator=validate_positive('max_steps'),
             help='The most production steps the run makes while D is not converged (default `steps`).',
         )
         spec.input(
             'target_relative_uncertainty',
             valid_type=orm.Float,
             required=False,
-            validator=_positive('target_relative_uncertainty'),
+            validator=validate_positive('target_relative_uncertainty'),
             help='Stop when the 1σ of D (block averaging) divided by D is at most this; absent: run `steps`.',
         )
         spec.input(
             'max_energy_drift',
             valid_type=orm.Float,
             default=lambda: orm.Float(DEFAULT_MAX_ENERGY_DRIFT_meV_atom_ps),
-            validator=_positive('max_energy_drift'),
+            validator=validate_positive('max_energy_drift'),
             help='Largest drift of the conserved energy in meV/atom/ps before the run is stopped (exit 415).',
         )
         spec.input(
             'max_lindemann_ratio',
             valid_type=orm.Float,
             default=lambda: orm.Float(DEFAULT_MAX_LINDEMANN_RATIO),
-            validator=_positive('max_lindemann_ratio'),
+            validator=validate_positive('max_lindemann_ratio'),
             help='Largest Lindemann ratio of the framework before it counts as melted and the run stops (exit 416).',
         )
         spec.input_namespace(
@@ -192,14 +141,14 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             'equilibration_steps',
             valid_type=orm.Int,
             default=lambda: orm.Int(0),
-            validator=_non_negative('equilibration_steps'),
+            validator=validate_non_negative('equilibration_steps'),
             help='Steps run before production with the same thermostat; not recorded, not analysed.',
         )
         spec.input(
             'write_interval',
             valid_type=orm.Int,
             default=lambda: orm.Int(1),
-            validator=_positive('write_interval'),
+            validator=validate_positive('write_interval'),
             help='Record every n-th production step.',
         )
         spec.input(
@@ -212,7 +161,7 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             'thermostat_timescale',
             valid_type=orm.Float,
             default=lambda: orm.Float(100.0),
-            validator=_positive('thermostat_timescale'),
+            validator=validate_positive('thermostat_timescale'),
             help='Characteristic time of the Nosé–Hoover chain thermostat in fs.',
         )
         spec.input(
@@ -341,104 +290,6 @@ class MdWorkChain(ProtocolMixin, WorkChain):
             'ERROR_DESCRIPTORS_FAILED',
             message='The trajectory descriptors could not be computed: {message}',
         )
-
-    @classmethod
-    def get_builder_from_protocol(
-        cls,
-        code: orm.AbstractCode,
-        structure: orm.StructureData,
-        temperature: float,
-        protocol: str | None = None,
-        overrides: dict | None = None,
-        model: orm.Dict | None = None,
-        options: dict | None = None,
-        *,
-        engine: str = 'ase',
-        code_gamma: orm.AbstractCode | None = None,
-        potential_family: str | None = None,
-        potential_mapping: dict | None = None,
-        potential: str | None = None,
-        device: str | None = None,
-    ):
-        """Return a builder for an MD at ``temperature`` (K) from a protocol, on the ASE engine (default) or VASP.
-
-        :param code: the Python code that runs ``AseCalculation`` (``aiida-superionic setup`` makes one), or the
-            VASP code (``vasp_std``).
-        :param structure: the simulation cell.
-        :param temperature: thermostat temperature in K.
-        :param protocol: ``fast``, ``balanced`` (default) or ``stringent``.
-        :param overrides: inputs changed on top of the protocol (nested dict, same keys).
-        :param model: ASE: the ``model`` node; CHGNet by default.
-        :param potential: ASE: instead of ``model``, a potential by name (``aiida-superionic potentials``), e.g.
-            ``sevenn``; ``device`` where it runs (``cpu``, the default, ``cuda`` or ``auto``).
-        :param options: ``metadata.options`` of the calculations, merged on the protocol's.
-        :param engine: ``ase`` or ``vasp``.
-        :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-point-only MD (the default k-points).
-        :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR of each element.
-        :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
-        """
-        from ..engines.ase import resolve_model
-
-        structure = checked_builder_arguments(structure, overrides, code)
-        model = resolve_model(engine, model, potential, device)
-        refuse_structure(structure, engine, model)
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        builder = cls.get_builder()
-        builder.structure = structure
-        builder.temperature = orm.Float(temperature)
-        builder.timestep = orm.Float(inputs['timestep'])
-        builder.steps = orm.Int(inputs['steps'])
-        builder.equilibration_steps = orm.Int(inputs['equilibration_steps'])
-        builder.write_interval = orm.Int(inputs['write_interval'])
-        builder.seed = orm.Int(inputs['seed'])
-        builder.thermostat_timescale = orm.Float(inputs['thermostat_timescale'])
-        for name, node_class in (
-            ('segment_steps', orm.Int),
-            ('max_steps', orm.Int),
-            ('target_relative_uncertainty', orm.Float),
-        ):
-            if inputs.get(name) is not None:  # null in the protocol: the workchain's default
-                builder[name] = node_class(inputs[name])
-        builder.max_energy_drift = orm.Float(inputs['max_energy_drift'])
-        builder.max_lindemann_ratio = orm.Float(inputs['max_lindemann_ratio'])
-        builder.analysis_settings = orm.Dict(inputs['analysis_settings'])
-        builder.engine = orm.Str(engine)
-        if engine == 'ase':
-            if potential_family or potential_mapping or code_gamma:
-                raise ValueError('potentials and `code_gamma` are VASP options; the ASE engine takes a model')
-            builder.ase.code = code
-            builder.ase.model = model
-            builder.ase.metadata.options = {**inputs['ase']['metadata']['options'], **(options or {})}
-        elif engine == 'vasp':
-            if model is not None:
-                raise ValueError('`model` is an ASE option; VASP takes potentials and INCAR settings')
-            if not potential_family or not potential_mapping:
-                raise ValueError('the VASP engine needs `potential_family` and `potential_mapping`')
-            builder.vasp.code = code
-            if code_gamma is not None:
-                builder.vasp.code_gamma = code_gamma
-            builder.vasp.potential_family = orm.Str(potential_family)
-            builder.vasp.potential_mapping = orm.Dict(potential_mapping)
-            builder.vasp.incar = orm.Dict(inputs['vasp']['incar'])
-            builder.vasp.options = orm.Dict({**inputs['vasp']['options'], **(options or {})})
-        else:
-            raise ValueError(f'unknown engine {engine!r}: choose `ase` or `vasp`')
-        return builder
-
-    @classmethod
-    def get_builder_restart(cls, node: orm.WorkflowNode, **changes):
-        """Return a builder with the inputs of ``node`` (an earlier ``MdWorkChain``, finished or killed) that reuses
-        its finished segments: the new run continues from the last of them.
-
-        ``changes`` replace inputs, e.g. ``max_steps=orm.Int(50000)`` to extend a run.
-        """
-        builder = node.get_builder_restart()
-        # The segments output holds every segment the run had, those it reused included.
-        if 'segments' in node.outputs:
-            builder.restart_from = dict(node.outputs.segments.items())
-        for name, value in changes.items():
-            builder[name] = value
-        return builder
 
     def setup(self):
         """Fix the mobile species, the segment plan and what an earlier run gives."""

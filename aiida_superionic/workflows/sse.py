@@ -4,15 +4,16 @@ relax (cell and ions) → elastic, Γ phonons, vacancy, and on VASP Born charges
 → MD at every temperature for the stoichiometric supercell and for one with mobile-ion vacancies → one
 descriptor row (``merge_descriptors``: the 54 keys and the identifiers) per (temperature, composition) → the
 Arrhenius law per composition.
+
+This module holds the workchain, its ports and its outline steps. Its roles (the children, the compositions, the
+MD runs' labels) and the checks of its inputs are in ``sse_roles``, its builders in ``sse_builder``, and what a
+restart reuses and the group bookkeeping in ``sse_restart``.
 """
 
 from __future__ import annotations
 
-import os
-
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.common.links import LinkType
 from aiida.engine import ToContext, WorkChain, if_, while_
 
 from ..calculations.functions.compute_structural_descriptors import compute_structural_descriptors
@@ -20,100 +21,28 @@ from ..calculations.functions.fit_arrhenius import fit_arrhenius
 from ..calculations.functions.generate_md_cells import generate_md_cells
 from ..calculations.functions.merge_descriptors import merge_descriptors
 from ..common.structure_checks import is_disordered_node, validate_structure_or_disordered
-from ..common.trust import OVERRIDES_COLUMN, protocol_label, pruned_overrides
 from ..descriptors.diffusion import select_mobile_species
-from ..descriptors.structural import mobile_family
-from .builder_checks import checked_builder_arguments, temperature_list, validate_temperatures_port
-from .dielectric import DielectricWorkChain
-from .elastic import ElasticWorkChain
-from .engines import (
-    TaskEngineMixin,
-    check_engine_inputs,
-    describe_process,
-    diagonal_supercell_validator,
-    mobile_species_of,
-    refuse_structure,
-)
+from .builder_checks import validate_temperatures_port
+from .engines import TaskEngineMixin, describe_process, diagonal_supercell_validator
 from .md import MdWorkChain
-from .order import OrderWorkChain, planned_ordered_structure
-from .phonons import PhononsWorkChain, supercell_for_length
-from .protocols.builders import electronic_options_incar, load_protocol, union, zero_temperature_builder
-from .protocols.utils import overrides_of, recursive_merge
+from .order import OrderWorkChain
+from .sse_builder import SseBuilderMixin
+from .sse_restart import REUSED_RESULTS, file_in_group, stored_segments
+from .sse_roles import (
+    COMPOSITIONS,
+    MD_FLAGGED_STATUSES,
+    ZERO_TEMPERATURE,
+    ZERO_TEMPERATURE_OUTPUTS,
+    expose_children_inputs,
+    md_label,
+    run_identifiers,
+    validate_fraction,
+    validate_inputs,
+)
 from .task import task_parameters
-from .vacancy import VacancyWorkChain
-
-#: The zero-temperature children: namespace → (workchain, the engines that can run it).
-ZERO_TEMPERATURE = {
-    'elastic': (ElasticWorkChain, ('ase', 'vasp')),
-    'phonons': (PhononsWorkChain, ('ase', 'vasp')),
-    'vacancy': (VacancyWorkChain, ('ase', 'vasp')),
-    'dielectric': (DielectricWorkChain, ('vasp',)),
-}
-
-#: The outputs of each zero-temperature child kept by the workchain: (the child's output, the key here).
-ZERO_TEMPERATURE_OUTPUTS = {
-    'elastic': (('descriptors', 'elastic_descriptors'), ('elastic_tensor', 'elastic_tensor')),
-    'phonons': (('gamma_frequencies', 'gamma_frequencies'), ('descriptors', 'phonon_descriptors')),
-    'vacancy': (('descriptors', 'vacancy_descriptors'),),
-    'dielectric': (('nac_parameters', 'nac_parameters'), ('band_gap', 'band_gap')),
-}
-
-#: The two compositions of every material: the label in the rows' link names and the ``stoichiometric`` flag.
-COMPOSITIONS = {'stoichiometric': True, 'vacancy': False}
-
-#: MdWorkChain exit statuses that still give a row, flagged: too few hops (412), MSD not linear (413), D not
-#: converged to the target (414), no hop at all (417: a material that does not conduct at that temperature is
-#: a result too). The verdict is in the row's source descriptors (`diffusivity_verdict`).
-MD_FLAGGED_STATUSES = (412, 413, 414, 417)
-
-#: The test-size switch: with this environment variable set (to anything but empty or 0), every MD of
-#: ``get_builder_from_protocol`` is cut to ``TEST_SIZE_MD`` and the rows record the protocol as ``<name>+test-size``,
-#: so that they never pool with real ones. For checking a script end to end in minutes (the documentation's tests
-#: run the getting-started guide this way); the numbers of such a run are no measurement.
-TEST_SIZE_VARIABLE = 'SUPERIONIC_TEST_SIZE'
-TEST_SIZE_MD = {'steps': 100, 'equilibration_steps': 0, 'segment_steps': 100, 'max_steps': 100}
 
 
-def is_test_size() -> bool:
-    """Whether the test-size switch (``SUPERIONIC_TEST_SIZE``) is on."""
-    return os.environ.get(TEST_SIZE_VARIABLE, '').strip() not in ('', '0')
-
-
-def md_label(composition: str, temperature: float) -> str:
-    """The link label of one MD run and of its row, e.g. ``stoichiometric_700K``."""
-    return f'{composition}_{temperature:g}K'.replace('.', 'p')
-
-
-def validate_fraction(node: orm.Float, _) -> str | None:
-    if not 0 < node.value < 0.5:
-        return f'`vacancy_fraction` must be between 0 and 0.5, got {node.value}'
-    return None
-
-
-def validate_inputs(inputs, _) -> str | None:
-    message = check_engine_inputs(inputs, ('relax',))
-    if message:
-        return message
-    species, message = mobile_species_of(inputs)
-    if species is None:
-        return message
-    engine = inputs['engine'].value
-    for name, (_, engines) in ZERO_TEMPERATURE.items():
-        if inputs[f'run_{name}'].value and engine not in engines:
-            return (
-                f'`run_{name}` is true but the {engine} engine cannot run it: set it false '
-                '(its descriptors are then absent from the rows)'
-            )
-        if inputs[f'run_{name}'].value and not inputs.get(name):
-            return f'`run_{name}` is true but the `{name}` namespace is empty'
-    if not inputs.get('md'):
-        return 'the `md` namespace is empty: the MD settings and engine'
-    if is_disordered_node(inputs['structure']) and not inputs.get('order'):
-        return 'the structure is disordered and the `order` namespace is empty: its budget and engine'
-    return None
-
-
-class SseWorkChain(TaskEngineMixin, WorkChain):
+class SseWorkChain(SseBuilderMixin, TaskEngineMixin, WorkChain):
     """Everything the paper computed for one material: the zero-temperature descriptors, MD at several
     temperatures for the stoichiometric cell and one with mobile-ion vacancies, a table row per (temperature,
     composition) and the Arrhenius law per composition. ``engine`` picks ASE or VASP for every calculation.
@@ -220,41 +149,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         )
         cls.define_engines(spec)
         spec.inputs['ase'].help = 'The ASE engine of the relaxation: `code`, `model`, `metadata`.'
-        spec.expose_inputs(
-            OrderWorkChain,
-            namespace='order',
-            exclude=('structure', 'engine', 'mobile_species'),
-            namespace_options={
-                'required': False,
-                'populate_defaults': False,
-                'validator': None,
-                'help': 'Inputs of the `OrderWorkChain` that orders a disordered structure (its engine namespace '
-                'included); unused for an ordered one.',
-            },
-        )
-        for name, (workchain, _) in ZERO_TEMPERATURE.items():
-            spec.expose_inputs(
-                workchain,
-                namespace=name,
-                exclude=('structure', 'engine', 'mobile_species'),
-                namespace_options={
-                    'required': False,
-                    'populate_defaults': False,
-                    'validator': None,
-                    'help': f'Inputs of the `{workchain.__name__}` (its own engine namespace included).',
-                },
-            )
-        spec.expose_inputs(
-            MdWorkChain,
-            namespace='md',
-            exclude=('structure', 'temperature', 'engine', 'mobile_species', 'restart_from'),
-            namespace_options={
-                'required': False,
-                'populate_defaults': False,
-                'validator': None,
-                'help': 'Inputs of every `MdWorkChain` (its own engine namespace included).',
-            },
-        )
+        expose_children_inputs(spec)  # the namespaces `order`, `elastic`, `phonons`, `vacancy`, `dielectric`, `md`
         spec.inputs.validator = validate_inputs
 
         spec.outline(
@@ -329,195 +224,6 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             'ERROR_ORDER_FAILED',
             message='The disordered structure could not be ordered; nothing else was run: {message}',
         )
-
-    # ------------------------------------------------------------------------------------------------ builders
-
-    @classmethod
-    def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict:
-        """The inputs of a protocol of ``sse.yaml``; the children's overrides (keys ``elastic``, ``phonons``,
-        ``vacancy``, ``dielectric``, ``md``) are kept apart and checked by the children's own protocols.
-
-        :raises ValueError: for an unknown protocol or an unknown override key of this workchain.
-        """
-        data = load_protocol(cls._protocol_name)
-        protocol = protocol or data['default_protocol']
-        if protocol not in data['protocols']:
-            raise ValueError(f'unknown protocol {protocol!r}: choose one of {sorted(data["protocols"])}')
-        children = (*ZERO_TEMPERATURE, 'md', 'order')
-        overrides = dict(overrides or {})
-        child_overrides = {name: overrides.pop(name, {}) for name in children}
-        own = {key: value for key, value in data['protocols'][protocol].items() if key != 'description'}
-        inputs = recursive_merge(union(data['default_inputs'], own), overrides)
-        for name in children:
-            inputs[name] = union(inputs.get(name, {}), child_overrides[name])
-        inputs['protocol'] = protocol
-        if is_test_size():
-            inputs['md'] = union(inputs['md'], TEST_SIZE_MD)
-        return inputs
-
-    @classmethod
-    def get_available_protocols(cls) -> dict:
-        data = load_protocol(cls._protocol_name)
-        return {name: {'description': values['description']} for name, values in data['protocols'].items()}
-
-    @classmethod
-    def get_builder_from_protocol(
-        cls,
-        engine: str,
-        structure: orm.StructureData,
-        protocol: str | None = None,
-        overrides: dict | None = None,
-        *,
-        code: orm.AbstractCode,
-        model: orm.Dict | None = None,
-        potential: str | None = None,
-        device: str | None = None,
-        code_gamma: orm.AbstractCode | None = None,
-        potential_family: str | None = None,
-        potential_mapping: dict | None = None,
-        dispersion: str | None = None,
-        hubbard_u: dict | None = None,
-        spin_polarized: bool = False,
-        mobile_species: str | None = None,
-    ):
-        """Return a builder of the whole protocol for ``structure`` on ``engine`` (``ase`` or ``vasp``).
-
-        A disordered ``structure`` (partial occupancies, from a CIF) is ordered first (``order``, the protocol of
-        ``order.yaml``); its ordering is planned here (pure, no energies), so a structure that cannot be ordered
-        within the budget, or without the mobile species, is refused now, and the children's supercells are
-        those of the ordered cell.
-
-        Each child's inputs come from its own ``get_builder_from_protocol`` with the same protocol name and the
-        overrides under its key (``elastic``, ``phonons``, ``vacancy``, ``dielectric``, ``md``); the keys of
-        ``sse.yaml`` (temperatures, vacancy fraction, MD supercell, ...) are overridden at the top level.
-
-        :param code: the Python code of the ASE engine, or the VASP code (``vasp_std``).
-        :param model: ASE: the model node (CHGNet by default).
-        :param potential: ASE: instead of ``model``, a potential by name (``aiida-superionic potentials``), e.g.
-            ``sevenn``; ``device`` where it runs (``cpu``, the default, ``cuda`` or ``auto``).
-        :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-only MD.
-        :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR per element;
-            ``dispersion``, ``hubbard_u``, ``spin_polarized`` the electronic options of every calculation (the
-            zero-temperature tasks and the MD), recorded in the rows' ``model``.
-        :param mobile_species: the mobile ion; by default the first of Li, Na, Ag, Cu, F, Cl, Br, I, O present. Named
-            and absent (after ordering, for a disordered structure): refused.
-        :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
-        """
-        from ..engines.ase import resolve_model
-
-        structure = checked_builder_arguments(structure, overrides, code)
-        model = resolve_model(engine, model, potential, device)
-        refuse_structure(structure, engine, model)
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        protocol = inputs['protocol']
-        engine_inputs = {'code': code}
-        if engine == 'ase':
-            engine_inputs['model'] = model
-        else:
-            engine_inputs.update(
-                potential_family=potential_family,
-                potential_mapping=potential_mapping,
-                dispersion=dispersion,
-                hubbard_u=hubbard_u,
-                spin_polarized=spin_polarized,
-            )
-        # The relaxation uses the engine settings of the zero-temperature protocol (engines.yaml).
-        builder, _ = zero_temperature_builder(cls, engine, structure, protocol, None, **engine_inputs)
-        species = mobile_species or select_mobile_species(sorted(structure.get_symbols_set()))
-        builder.mobile_species = orm.Str(species)
-        if is_disordered_node(structure):
-            with overrides_of('order'):
-                order = OrderWorkChain.get_builder_from_protocol(
-                    engine, structure, protocol, inputs['order'], **engine_inputs
-                )
-            builder.order = _builder_inputs(order, exclude=('structure', 'engine', 'mobile_species'))
-            structure = planned_ordered_structure(structure, order, species)  # the cell the children will see
-        builder.temperatures = orm.List(temperature_list(inputs['temperatures']))  # a single number: one temperature
-        builder.vacancy_fraction = orm.Float(inputs['vacancy_fraction'])
-        builder.md_supercell_matrix = orm.List(supercell_for_length(structure, inputs['md_supercell_min_length']))
-        builder.seed = orm.Int(inputs['seed'])
-        # A limit for one workstation's cores (the ASE engine on localhost); a cluster's queue needs none.
-        builder.max_concurrent_md = orm.Int(inputs['max_concurrent_md'] if engine == 'ase' else 0)
-        builder.relax_max_force = orm.Float(inputs['relax_max_force'])
-        builder.protocol = orm.Str(protocol_label(protocol, overrides, is_test_size()))
-        if pruned_overrides(overrides):
-            builder.protocol_overrides = orm.Dict(pruned_overrides(overrides))
-        for name, (workchain, engines) in ZERO_TEMPERATURE.items():
-            run = bool(inputs['run'][name]) and engine in engines
-            builder[f'run_{name}'] = orm.Bool(run)
-            if not run:
-                continue
-            with overrides_of(name):
-                child = workchain.get_builder_from_protocol(engine, structure, protocol, inputs[name], **engine_inputs)
-            builder[name] = _builder_inputs(child, exclude=('structure', 'engine', 'mobile_species'))
-        if builder.run_dielectric.value and builder.run_phonons.value:
-            # The dielectric child's DFPT gives the rows' Born charges and ε∞; a second one for the phonons' NAC
-            # data would cost as much and change no descriptor (the lowest optical mode is taken without NAC).
-            builder.phonons.dielectric = orm.Bool(False)
-        with overrides_of('md'):
-            md = MdWorkChain.get_builder_from_protocol(
-                code,
-                structure,
-                temperature=1.0,
-                protocol=protocol,
-                overrides=inputs['md'],
-                model=model if engine == 'ase' else None,
-                engine=engine,
-                code_gamma=code_gamma,
-                potential_family=potential_family if engine == 'vasp' else None,
-                potential_mapping=potential_mapping if engine == 'vasp' else None,
-            )
-        if engine == 'vasp':  # the MD with the same functional as the zero-temperature tasks
-            options = electronic_options_incar(structure, dispersion, hubbard_u, spin_polarized)
-            md.vasp.incar = orm.Dict({**md.vasp.incar.get_dict(), **options})
-        builder.md = _builder_inputs(md, exclude=('structure', 'temperature', 'engine', 'mobile_species'))
-        return builder
-
-    @classmethod
-    def get_builder_restart(cls, node: orm.WorkflowNode, **changes):
-        """Return a builder with the inputs of ``node`` (an earlier ``SseWorkChain``, finished, failed or killed)
-        and ``restart_from`` filled with what its children finished: the relaxed cell, the results of every
-        zero-temperature child that finished, the descriptors of every MD run that gave a row, and the segments
-        of the MD runs that did not (continued where they stopped).
-
-        ``changes`` replace inputs, e.g. ``temperatures=orm.List([500, 700, 900, 1100])`` to add a temperature:
-        only the new runs are computed. What is reused is taken as it is: change the supercell, the vacancy
-        fraction, the seed or a child's settings and the reused results no longer match (start a new run then).
-        """
-        builder = node.get_builder_restart()
-        reuse = {}
-        children = {
-            link.link_label: link.node for link in node.base.links.get_outgoing(link_type=LinkType.CALL_WORK).all()
-        }
-        relax = children.get('relax')
-        if relax is not None and relax.is_finished_ok:
-            reuse['relaxed_structure'] = relax.outputs.structure
-        elif 'relaxed_structure' in node.outputs:  # itself reused by that run
-            reuse['relaxed_structure'] = node.outputs.relaxed_structure
-        if 'zero_temperature' in node.outputs:
-            reuse.update(dict(node.outputs.zero_temperature.items()))
-        for name, outputs in ZERO_TEMPERATURE_OUTPUTS.items():
-            child = children.get(name)
-            if child is not None and child.is_finished_ok:
-                reuse.update({key: child.outputs[output] for output, key in outputs if output in child.outputs})
-        if 'md' in node.outputs:  # runs reused by that run, and finished ones
-            reuse.update({f'md_{label}': value for label, value in node.outputs.md.items()})
-        for link_label, child in children.items():
-            if not link_label.startswith('md_'):
-                continue
-            label = link_label.removeprefix('md_')
-            gave_row = child.is_finished_ok or child.exit_status in MD_FLAGGED_STATUSES
-            if gave_row and 'descriptors' in child.outputs:
-                reuse[f'md_{label}'] = child.outputs.descriptors
-                continue
-            reuse.pop(f'md_{label}', None)  # failed: computed again, from its segments when it has them
-            if 'segments' in child.outputs:
-                for segment, trajectory in child.outputs.segments.items():
-                    reuse[f'md_segments_{label}_{segment}'] = trajectory
-        builder.restart_from = reuse
-        for name, value in changes.items():
-            builder[name] = value
-        return builder
 
     # ------------------------------------------------------------------------------------------------ steps
 
@@ -642,11 +348,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             inputs.temperature = orm.Float(temperature)
             inputs.engine = self.inputs.engine
             inputs.mobile_species = orm.Str(self.ctx.species)
-            segments = {
-                key.removeprefix(f'md_segments_{label}_'): node
-                for key, node in self.ctx.reuse.items()
-                if key.startswith(f'md_segments_{label}_')
-            }
+            segments = stored_segments(self.ctx.reuse, label)
             if segments:
                 inputs.restart_from = segments
                 self.report(f'MD {label} continues from {len(segments)} stored segments')
@@ -662,13 +364,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         return ToContext(**self._submit_md_batch())
 
     def _reused_zero_temperature(self, name: str) -> bool:
-        keys = {
-            'elastic': ('elastic_descriptors',),
-            'phonons': ('gamma_frequencies',),
-            'vacancy': ('vacancy_descriptors',),
-            'dielectric': ('nac_parameters', 'band_gap'),
-        }[name]
-        if all(key in self.ctx.reuse for key in keys):
+        if all(key in self.ctx.reuse for key in REUSED_RESULTS[name]):
             self.ctx.reused.append(name)
             self.report(f'{name} reused from `restart_from`')
             return True
@@ -740,7 +436,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
             structural[composition] = result
         self.out('structural', structural)
         elastic = zero.get('elastic_descriptors')
-        identifiers = self._identifiers()
+        identifiers = run_identifiers(self.ctx.relaxed, self.ctx.species, self.inputs)
         for label, descriptors in self.ctx.md.items():
             if label in self.ctx.failed_md:
                 continue
@@ -765,32 +461,6 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         self.out('rows', dict(self.ctx.rows))
         self.report(f'{len(self.ctx.rows)} rows')
         return None
-
-    def _identifiers(self) -> dict:
-        from pymatgen.core import Composition
-
-        formula = Composition(self.ctx.relaxed.get_formula()).reduced_formula
-        if self.inputs.engine.value == 'ase':
-            from ..engines.ase import model_label
-
-            model_name = model_label(self.inputs.md.ase.model)
-        else:
-            incar = self.inputs.md.vasp.incar.get_dict() if 'incar' in self.inputs.md.vasp else {}
-            functional = incar.get('gga') or 'PBE'
-            # Options that change the numbers are part of the identity: rows with and without D3 never pool.
-            for tag, name in (('ivdw', '+D3'), ('ldau', '+U'), ('ispin', ' spin-polarised')):
-                if incar.get(tag) and not (tag == 'ispin' and incar[tag] == 1):
-                    functional += name
-            model_name = f'{functional} ({self.inputs.md.vasp.potential_family.value})'
-        return {
-            'formula': formula,
-            'mobile_species': self.ctx.species,
-            'mobile_family': mobile_family(self.ctx.species),
-            'engine': self.inputs.engine.value,
-            'model': model_name,
-            'protocol': self.inputs.protocol.value,
-            OVERRIDES_COLUMN: self.inputs.protocol_overrides.get_dict() if 'protocol_overrides' in self.inputs else {},
-        }
 
     def fit_arrhenius(self):
         arrhenius = {}
@@ -824,26 +494,6 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                 self.report(f'{composition}: no Arrhenius law: {node.exit_message}')
         self.out('arrhenius', arrhenius)
 
-    def _superseded_runs(self, group: orm.Group) -> list[orm.WorkflowNode]:
-        """The ``SseWorkChain`` runs of ``group`` whose results this run reuses: those that computed a node of
-        ``restart_from`` (it is in their call tree) or took it as their own ``restart_from`` (a chain of restarts)."""
-        runs = set()
-        for node in self.inputs.get('restart_from', {}).values():  # a flat namespace of data nodes
-            process = node.creator
-            while process is not None:
-                if process.process_type == self.node.process_type:
-                    runs.add(process.pk)
-                process = process.caller
-            for link in node.base.links.get_outgoing(link_type=LinkType.INPUT_WORK).all():
-                if link.node.process_type == self.node.process_type:
-                    runs.add(link.node.pk)
-        runs.discard(self.node.pk)
-        if not runs:
-            return []
-        query = orm.QueryBuilder().append(orm.Group, filters={'id': group.pk}, tag='group')
-        query.append(orm.WorkflowNode, with_group='group', filters={'id': {'in': sorted(runs)}})
-        return query.all(flat=True)
-
     def finalize(self):
         summary = {
             'rows': sorted(self.ctx.rows),
@@ -856,14 +506,7 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
         self.node.base.extras.set('superionic_summary', summary)
         self.report(f'summary: {summary}')
         if 'group_label' in self.inputs:
-            group, _created = orm.Group.collection.get_or_create(self.inputs.group_label.value)
-            superseded = self._superseded_runs(group)
-            for run in superseded:  # a restart takes the place of the run it continues: no row twice
-                old_rows = list(run.outputs.rows.values()) if 'rows' in run.outputs else []
-                group.remove_nodes([run, *old_rows])
-                self.report(f'took the run <{run.pk}> it continues and its {len(old_rows)} rows out of the group')
-            group.add_nodes([self.node, *self.ctx.rows.values()])
-            self.report(f'added the workchain and {len(self.ctx.rows)} rows to the group `{group.label}`')
+            file_in_group(self, self.inputs.group_label.value, list(self.ctx.rows.values()))
         for role, exit_code in (
             ('elastic', self.exit_codes.ERROR_ELASTIC_FAILED),
             ('phonons', self.exit_codes.ERROR_PHONONS_FAILED),
@@ -891,9 +534,3 @@ class SseWorkChain(TaskEngineMixin, WorkChain):
                     pass
         if cleaned:
             self.report(f'cleaned the remote folders of {len(cleaned)} calculations')
-
-
-def _builder_inputs(builder, exclude: tuple[str, ...]) -> dict:
-    """The inputs a child builder holds, without ``exclude`` (set by the parent at run time)."""
-    inputs = builder._inputs(prune=True)
-    return {key: value for key, value in inputs.items() if key not in exclude}
