@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import shlex
 import shutil
 import time
 
@@ -240,8 +241,10 @@ def test_every_documented_command_is_known():
 @pytest.mark.slow
 @pytest.mark.chgnet
 @pytest.mark.xfail(
-    reason='quarantined: its first CI run stopped at the README shape check (fixed since); the pages after it have '
-    'not yet run green in CI. It runs and reports every time; remove this mark once it passes in CI',
+    reason='quarantined: the README, the installation page and the guide now run green (2026-12-07); the screening '
+    "how-to's `launch cifs/ --protocol balanced` does not finish inside the run's budget (six MD runs of a 108-atom "
+    'Li3N supercell at once on 2 cores: the test-size switch cuts MD steps, not supercells). It runs and reports '
+    'every time; remove this mark once it passes in CI',
     strict=False,
 )
 def test_every_documented_command_runs_as_typed(session):
@@ -315,8 +318,9 @@ def check_output(page: str, command: str, output: str, session: Session) -> None
         assert rows, output
         assert int(rows.group(1)) % 4 == 0, output
     if ' analyze ' in command:
-        folder = command.rsplit(' -o ', maxsplit=1)[-1].strip()
-        assert (checkout / folder / 'index.html').is_file()
+        words = shlex.split(command)
+        folder = words[words.index('-o') + 1]  # the option's value, wherever other options stand
+        assert (checkout / folder / 'index.html').is_file(), command
     if command.startswith('aiida-superionic archive'):
         assert (checkout / command.rsplit(maxsplit=1)[-1]).stat().st_size > 0
 
