@@ -151,3 +151,15 @@ def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_cod
     assert builder.md_supercell_matrix.get_list() == [4, 4, 4]  # 12 Å from a = 3.65, c = 3.88 Å: 256 atoms
     assert builder.md.target_relative_uncertainty.value == 0.1
     assert builder.elastic.max_force.value == 0.005
+
+
+@pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
+def test_the_test_size_switch_cuts_steps_and_supercells_of_every_protocol(monkeypatch, protocol):
+    """With SUPERIONIC_TEST_SIZE set, any protocol's MD is 100 steps on a supercell of at most the fast one's 7 Å."""
+    normal = SseWorkChain.get_protocol_inputs(protocol)
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
+    cut = SseWorkChain.get_protocol_inputs(protocol)
+    assert (cut['md']['steps'], cut['md']['max_steps'], cut['md']['equilibration_steps']) == (100, 100, 0)
+    assert cut['md_supercell_min_length'] == min(normal['md_supercell_min_length'], 7.0)
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '0')
+    assert SseWorkChain.get_protocol_inputs(protocol) == normal

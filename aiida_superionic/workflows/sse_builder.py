@@ -22,11 +22,14 @@ from .sse_restart import reusable_results
 from .sse_roles import ZERO_TEMPERATURE
 
 #: The test-size switch: with this environment variable set (to anything but empty or 0), every MD of
-#: ``get_builder_from_protocol`` is cut to ``TEST_SIZE_MD`` and the rows record the protocol as ``<name>+test-size``,
+#: ``get_builder_from_protocol`` is cut to ``TEST_SIZE_MD`` on a supercell of at most ``TEST_SIZE_SUPERCELL_LENGTH``
+#: (that of the ``fast`` protocol: a screening protocol's 100-atom cells would take a 2-core machine a quarter of an
+#: hour even for 100 steps) and the rows record the protocol as ``<name>+test-size``,
 #: so that they never pool with real ones. For checking a script end to end in minutes (the documentation's tests
 #: run the getting-started guide this way); the numbers of such a run are no measurement.
 TEST_SIZE_VARIABLE = 'SUPERIONIC_TEST_SIZE'
 TEST_SIZE_MD = {'steps': 100, 'equilibration_steps': 0, 'segment_steps': 100, 'max_steps': 100}
+TEST_SIZE_SUPERCELL_LENGTH = 7.0
 
 
 def is_test_size() -> bool:
@@ -61,6 +64,7 @@ class SseBuilderMixin:
         inputs['protocol'] = protocol
         if is_test_size():
             inputs['md'] = union(inputs['md'], TEST_SIZE_MD)
+            inputs['md_supercell_min_length'] = min(inputs['md_supercell_min_length'], TEST_SIZE_SUPERCELL_LENGTH)
         return inputs
 
     @classmethod
