@@ -207,9 +207,8 @@ def end_orphaned_tree(node: orm.ProcessNode, reason: str) -> list[orm.ProcessNod
     runner = Runner.of(node)
     if runner.is_alive() and runner.pid != os.getpid():
         raise StillRunningError(f'{node.process_label}<{node.pk}> is still run by {runner.describe()}')
+    end_scheduler_jobs([process for process in unfinished if isinstance(process, orm.CalcJobNode)])
     for process in unfinished:
-        if isinstance(process, orm.CalcJobNode):
-            end_scheduler_job(process)
         process.set_process_state(ProcessState.KILLED)
         process.set_process_status(reason)
         process.seal()
@@ -218,31 +217,40 @@ def end_orphaned_tree(node: orm.ProcessNode, reason: str) -> list[orm.ProcessNod
 
 def end_scheduler_job(node: orm.CalcJobNode) -> None:
     """Kill the job of ``node`` if its scheduler still runs it (a zombie or finished job is left alone)."""
+    end_scheduler_jobs([node])
+
+
+def end_scheduler_jobs(nodes: list[orm.CalcJobNode], wait_seconds: float = 10.0) -> None:
+    """Kill the jobs of ``nodes`` that their schedulers still run, then wait (``wait_seconds`` in all) until they
+    are gone, so that their files stay as they left them.
+
+    One transport and one listing per computer, every kill sent before any wait: an interrupted demo has some
+    twenty jobs, and ending them one after the other, each with its own wait, took minutes.
+    """
+    by_authinfo: dict[int, list[orm.CalcJobNode]] = {}
+    for node in nodes:
+        if node.get_job_id() is not None:
+            by_authinfo.setdefault(node.get_authinfo().pk, []).append(node)
+    for group in by_authinfo.values():
+        job_ids = [node.get_job_id() for node in group]
+        with group[0].get_authinfo().get_transport() as transport:
+            scheduler = group[0].computer.get_scheduler()
+            scheduler.set_transport(transport)
+            for job_id in _still_running(scheduler, job_ids):
+                try:
+                    scheduler.kill_job(job_id)
+                except Exception:  # it ended between the listing and the kill (the direct scheduler raises then)
+                    continue
+            deadline = time.monotonic() + wait_seconds
+            while _still_running(scheduler, job_ids) and time.monotonic() < deadline:  # a kill is a signal
+                time.sleep(0.5)
+
+
+def _still_running(scheduler, job_ids: list[str]) -> list[str]:
     from aiida.schedulers.datastructures import JobState
 
-    job_id = node.get_job_id()
-    if job_id is None:
-        return
-    with node.get_authinfo().get_transport() as transport:
-        scheduler = node.computer.get_scheduler()
-        scheduler.set_transport(transport)
-
-        def running() -> bool:
-            job = scheduler.get_jobs([job_id], as_dict=True).get(job_id)
-            return job is not None and job.job_state != JobState.DONE
-
-        if not running():
-            return
-        try:
-            scheduler.kill_job(job_id)
-        except Exception:  # it ended between the listing and the kill (the direct scheduler raises then)
-            if running():
-                raise
-            return
-        for _ in range(20):  # the kill is a signal: wait until the job is gone, so its files stay as it left them
-            if not running():
-                return
-            time.sleep(0.5)
+    jobs = scheduler.get_jobs(job_ids, as_dict=True)
+    return [job_id for job_id in job_ids if job_id in jobs and jobs[job_id].job_state != JobState.DONE]
 
 
 @contextlib.contextmanager
