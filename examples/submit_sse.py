@@ -6,7 +6,7 @@ Run with ``verdi run examples/submit_sse.py`` (``make demo`` sets everything up 
 and ions; the elastic tensor, the Γ phonons and the Li vacancy formation energy; NVT MD at 700 and 900 K of a
 2×2×2 supercell (32 atoms) and of the same supercell with one Li vacancy; a table row of the 54 descriptors
 per (temperature, composition); and the Arrhenius law per composition. It prints the rows' headline numbers
-and draws MSD(τ) of one run. About 6 minutes on 2 cores.
+and draws MSD(τ) of one run. About 7–8 minutes on a quiet 2-core machine.
 
 Why these temperatures: the potential is soft; at 1000 K it disorders the N framework, at 700–900 K the N
 atoms stay on their sites while Li hops.
