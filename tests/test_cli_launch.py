@@ -14,6 +14,7 @@ from aiida.engine.daemon.client import DaemonClient
 from click.testing import CliRunner
 
 from aiida_superionic.cli import cmd_root
+from aiida_superionic.cli.launch import ALREADY
 
 
 def _write_cifs(folder, generate_structure, names=('cu3au', 'li3n')):
@@ -209,3 +210,86 @@ def test_protocol_builders_take_the_potential_by_name(aiida_profile, python_code
     assert (builder.ase.model['name'], builder.ase.model['device']) == ('lj', 'cuda')
     with pytest.raises(ValueError, match='either a `model` node or `potential`'):
         MdWorkChain.get_builder_from_protocol(python_code, structure, 600.0, model=get_model_node('lj'), potential='lj')
+
+
+@pytest.fixture
+def submitted_runs(monkeypatch):
+    """`launch`'s submissions stored as SseWorkChain nodes in the state a test sets (finished well by default)."""
+    from plumpy import ProcessState
+
+    from aiida_superionic.workflows.sse import SseWorkChain
+
+    runs = []
+    state = {'process_state': ProcessState.FINISHED, 'exit_status': 0}
+
+    def submit(builder):
+        node = orm.WorkChainNode()
+        node.set_process_type(SseWorkChain.build_process_type())
+        node.set_process_state(state['process_state'])
+        if state['exit_status'] is not None:
+            node.set_exit_status(state['exit_status'])
+        node.label = builder.metadata.label
+        runs.append(node.store())
+        return node
+
+    monkeypatch.setattr('aiida.engine.submit', submit)
+    monkeypatch.setattr(DaemonClient, 'is_daemon_running', property(lambda self: True))
+    return runs, state
+
+
+def test_a_second_launch_of_the_same_folder_reuses_the_first(
+    aiida_profile, python_code, generate_structure, tmp_path, submitted_runs
+):
+    """The same CIFs, protocol and potential twice: the second launch submits nothing and files the first's runs in
+    its group; a failed run is run again; --force and a change that matters (the potential) submit anew."""
+    from plumpy import ProcessState
+
+    runs, state = submitted_runs
+    _write_cifs(tmp_path, generate_structure)
+    base = [tmp_path, '-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label]
+    first = _invoke(*base, '-G', 'first')
+    assert first.exit_code == 0, first.output
+    assert len(runs) == 2
+
+    again = _invoke(*base, '-G', 'second')
+    assert again.exit_code == 0, again.output
+    assert len(runs) == 2, 'nothing is submitted twice'
+    assert again.output.count(ALREADY) == 2
+    assert '2 of 2 CIFs launched before: not submitted again (--force runs them again)' in again.output
+    assert f'ran as SseWorkChain<{runs[0].pk}>: reused' in again.output
+    assert set(orm.load_group('second').nodes) == set(runs)
+
+    forced = _invoke(*base, '-G', 'second', '--force')
+    assert forced.exit_code == 0, forced.output
+    assert len(runs) == 4
+    assert ALREADY not in forced.output
+
+    copper = tmp_path / 'copper'  # EMT has no Li: another potential on the one material it covers
+    copper.mkdir()
+    (tmp_path / 'cu3au.cif').rename(copper / 'cu3au.cif')
+    other_potential = _invoke(copper, '-p', aiida_profile.name, '--model', 'emt', '-X', python_code.full_label)
+    assert other_potential.exit_code == 0, other_potential.output
+    assert len(runs) == 5, 'another potential is another run'
+    (copper / 'cu3au.cif').rename(tmp_path / 'cu3au.cif')
+
+    # Runs still going are left to finish; runs that failed are run again.
+    state.update(process_state=ProcessState.RUNNING, exit_status=None)
+    running = _invoke(
+        tmp_path, '-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label, '--protocol', 'balanced'
+    )
+    assert len(runs) == 7
+    still = _invoke(
+        tmp_path, '-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label, '--protocol', 'balanced'
+    )
+    assert still.exit_code == 0, still.output
+    assert len(runs) == 7
+    assert f'still running as SseWorkChain<{runs[-1].pk}>: not submitted again' in still.output
+    for node in runs[-2:]:
+        node.set_exit_status(300)  # a stored node's state is an attribute the engine may still change
+        node.set_process_state(ProcessState.FINISHED)
+    failed_before = _invoke(
+        tmp_path, '-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label, '--protocol', 'balanced'
+    )
+    assert failed_before.exit_code == 0, failed_before.output
+    assert len(runs) == 9
+    assert running.exit_code == 0

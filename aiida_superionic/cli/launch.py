@@ -6,7 +6,11 @@ import pathlib
 
 import click
 
+from .launch_repeats import LAUNCH_KEY_EXTRA, earlier_launch, launch_key, reuse
 from .order import REFUSED, cif_fate, echo_fates, order_protocol_inputs
+
+#: The fate of a CIF whose run was launched before (see :mod:`.launch_repeats`).
+ALREADY = 'already launched'
 
 
 def structures_from_cifs(paths: list[pathlib.Path]) -> dict[str, object]:
@@ -69,7 +73,11 @@ def submit_sse(structures: dict, engine: str, protocol: str, group_label: str, *
 
     builders = build_sse_builders(structures, engine, protocol, group_label, **builder_inputs)
     require_daemon(get_manager().get_profile())
-    return {name: aiida_engine.submit(builder) for name, builder in builders.items()}
+    nodes = {}
+    for name, builder in builders.items():
+        nodes[name] = aiida_engine.submit(builder)
+        nodes[name].base.extras.set(LAUNCH_KEY_EXTRA, launch_key(builder))  # a later `launch` of it reuses it
+    return nodes
 
 
 def launch_fates(fates: list, engine: str, protocol: str, group_label: str, mobile_species, **builder_inputs) -> None:
@@ -156,13 +164,20 @@ def ase_model_node(potentials: tuple[str, ...], model: str | None, device: str):
     help='Read and order every CIF (candidates ranked by electrostatics only, no engine) and print the table; '
     'submit nothing. Needs no profile.',
 )
-def cmd_launch(folder, mobile_species, dry_run, **options):
+@click.option(
+    '--force',
+    is_flag=True,
+    help='Submit a CIF again although an earlier launch with the same structure, protocol, engine and potential '
+    'finished well or still runs (without it, that run is reused).',
+)
+def cmd_launch(folder, mobile_species, dry_run, force, **options):
     """Submit one SseWorkChain per *.cif in FOLDER to the daemon (start it with `verdi daemon start`).
 
     Every CIF gets a line in one table: ordered as given, ordered from disordered (the supercell and the
     composition change), or refused and why; a refused file does not stop the others. A disordered CIF is
     ordered by the workchain itself (superionic.order, candidates ranked by the engine); the table shows the
-    ordering planned here, ranked by electrostatics.
+    ordering planned here, ranked by electrostatics. A CIF launched before with the same protocol, engine and
+    potential is not run twice: the earlier run is reused (its rows filed in the group) unless --force.
     """
     paths = sorted(folder.glob('*.cif'))
     if not paths:
@@ -171,7 +186,7 @@ def cmd_launch(folder, mobile_species, dry_run, **options):
     ordering = (settings['max_atoms'], settings['occupancy_tolerance'], settings['candidates'], settings['seed'])
     fates = [cif_fate(path, *ordering, mobile_species) for path in paths]
     if not dry_run:
-        submit_fates(fates, mobile_species=mobile_species, **options)
+        submit_fates(fates, mobile_species=mobile_species, force=force, **options)
     echo_fates(fates)
     if dry_run:
         click.echo(
@@ -182,6 +197,9 @@ def cmd_launch(folder, mobile_species, dry_run, **options):
     if refused:
         others = f'; the others were {"checked" if dry_run else "submitted"}' if len(refused) < len(fates) else ''
         raise click.ClickException(f'{len(refused)} of {len(fates)} CIFs refused (see the table){others}')
+    repeated = sum(fate.fate == ALREADY for fate in fates)
+    if repeated:
+        click.echo(f'{repeated} of {len(fates)} CIFs launched before: not submitted again (--force runs them again).')
     if not dry_run:
         click.echo(
             'Follow with `verdi process list`; the table: '
@@ -203,8 +221,10 @@ def submit_fates(
     device,
     code_gamma_label,
     mobile_species,
+    force=False,
 ) -> None:
-    """The engine's inputs, a builder per CIF not refused (:func:`launch_fates`), then the submissions."""
+    """The engine's inputs, a builder per CIF not refused (:func:`launch_fates`), the runs launched before found
+    (reused unless ``force``), then the submissions, each marked with its launch key."""
     from aiida.engine import submit as engine_submit
 
     from .profiles import load_code_or_exit, load_profile_or_exit
@@ -230,9 +250,18 @@ def submit_fates(
         if code_gamma_label:
             inputs['code_gamma'] = load_code_or_exit(code_gamma_label, '--code-gamma')
     launch_fates(fates, engine, protocol, group_label, mobile_species, **inputs)
-    if any(fate.fate != REFUSED for fate in fates):
-        require_daemon(profile)
+    keys = {}
     for fate in fates:
-        if fate.fate != REFUSED:
-            node = engine_submit(fate.builder)
-            fate.detail = f'SseWorkChain<{node.pk}>' + (f'; {fate.detail}' if fate.detail else '')
+        if fate.fate == REFUSED:
+            continue
+        keys[fate.name] = launch_key(fate.builder)
+        earlier = earlier_launch(keys[fate.name])
+        if earlier is not None and not force:
+            fate.fate, fate.detail = ALREADY, reuse(earlier, group_label)
+    to_submit = [fate for fate in fates if fate.fate not in (REFUSED, ALREADY)]
+    if to_submit:
+        require_daemon(profile)
+    for fate in to_submit:
+        node = engine_submit(fate.builder)
+        node.base.extras.set(LAUNCH_KEY_EXTRA, keys[fate.name])
+        fate.detail = f'SseWorkChain<{node.pk}>' + (f'; {fate.detail}' if fate.detail else '')
