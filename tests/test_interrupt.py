@@ -74,6 +74,17 @@ def job_processes(session) -> list[psutil.Process]:
     return running
 
 
+def describe(processes: list[psutil.Process]) -> list[str]:
+    """What a failure must show of a process left running: its pid, command and folder."""
+    described = []
+    for process in processes:
+        try:
+            described.append(f'{process.pid} {" ".join(process.cmdline())} in {process.cwd()}')
+        except psutil.Error:  # it ended meanwhile
+            continue
+    return described
+
+
 LIST_JOB_FOLDERS = """from aiida import orm
 for node in orm.QueryBuilder().append(orm.CalcJobNode).all(flat=True):
     if node.get_remote_workdir():
@@ -131,8 +142,8 @@ def test_one_ctrl_c_stops_the_demo_with_one_line_and_nothing_left_running(sessio
     assert len(stopped) == 1, output[-3000:]
     assert f'SseWorkChain<{pk}> stopped' in stopped[0]
     assert f'verdi run {script} --restart {pk}' in stopped[0]
-    assert unfinished_processes(session) == []
-    assert job_processes(session) == []
+    assert unfinished_processes(session) == [], output[-3000:]
+    assert describe(job_processes(session)) == [], output[-3000:]
     status = session.run(f'verdi process show {pk}').stdout
     assert re.search(r'state\s+Killed', status), status
 

@@ -227,6 +227,7 @@ def end_scheduler_jobs(nodes: list[orm.CalcJobNode], wait_seconds: float = 10.0)
     One transport and one listing per computer, every kill sent before any wait: an interrupted demo has some
     twenty jobs, and ending them one after the other, each with its own wait, took minutes.
     """
+    _end_unrecorded_local_jobs(nodes, wait_seconds)
     by_authinfo: dict[int, list[orm.CalcJobNode]] = {}
     for node in nodes:
         if node.get_job_id() is not None:
@@ -244,6 +245,34 @@ def end_scheduler_jobs(nodes: list[orm.CalcJobNode], wait_seconds: float = 10.0)
             deadline = time.monotonic() + wait_seconds
             while _still_running(scheduler, job_ids) and time.monotonic() < deadline:  # a kill is a signal
                 time.sleep(0.5)
+
+
+def _end_unrecorded_local_jobs(nodes: list[orm.CalcJobNode], wait_seconds: float) -> None:
+    """End the processes of a local job whose node has a working folder but no job id.
+
+    A run stopped while a job was being submitted can leave the job started and its id never stored: the
+    scheduler's answer was still to be read when the event loop stopped. Nothing could then kill it by its id;
+    on this computer its processes are those working in its folder. (On a remote computer such a job is left to
+    its scheduler, which ends it at its wall-time limit.)
+    """
+    import psutil
+
+    folders = [
+        node.get_remote_workdir().rstrip('/')
+        for node in nodes
+        if node.get_job_id() is None and node.get_remote_workdir() and node.computer.transport_type == 'core.local'
+    ]
+    if not folders:
+        return
+    found = []
+    for process in psutil.process_iter(['cwd']):
+        cwd = process.info.get('cwd') or ''
+        if any(cwd == folder or cwd.startswith(f'{folder}/') for folder in folders):
+            found.append(process)
+    for process in found:
+        with contextlib.suppress(psutil.Error):  # it ended meanwhile
+            process.terminate()
+    psutil.wait_procs(found, timeout=wait_seconds)
 
 
 def _still_running(scheduler, job_ids: list[str]) -> list[str]:
