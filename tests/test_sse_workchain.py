@@ -161,5 +161,31 @@ def test_the_test_size_switch_cuts_steps_and_supercells_of_every_protocol(monkey
     cut = SseWorkChain.get_protocol_inputs(protocol)
     assert (cut['md']['steps'], cut['md']['max_steps'], cut['md']['equilibration_steps']) == (100, 100, 0)
     assert cut['md_supercell_min_length'] == min(normal['md_supercell_min_length'], 7.0)
+    # The zero-temperature children and the ordering at the fast protocol's sizes, the caller's overrides still first.
+    assert cut['elastic']['strains'] == {'normal_strains': [-0.01, 0.01], 'shear_strains': [-0.02, 0.02]}
+    assert cut['phonons']['supercell_min_length'] == 0.0
+    assert cut['vacancy']['supercell_min_length'] == 7.0
+    assert cut['order']['max_atoms'] == 300
+    mine = SseWorkChain.get_protocol_inputs(protocol, {'vacancy': {'supercell_min_length': 9.0}})
+    assert mine['vacancy']['supercell_min_length'] == 9.0
     monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '0')
     assert SseWorkChain.get_protocol_inputs(protocol) == normal
+
+
+def test_a_test_size_builder_of_a_screening_protocol_is_small(
+    aiida_profile, python_code, generate_structure, monkeypatch
+):
+    """At test size, a balanced builder has the fast protocol's strains, Γ-only phonons and a 7 Å vacancy cell."""
+    from aiida_superionic.engines.ase import get_model_node
+
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
+    builder = SseWorkChain.get_builder_from_protocol(
+        'ase',
+        generate_structure('li3n', repeat=1, vacancy=False),
+        'balanced',
+        code=python_code,
+        model=get_model_node('lj'),
+    )
+    assert builder.elastic.strains.get_dict()['normal_strains'] == [-0.01, 0.01]
+    assert builder.temperatures.get_list() == [500.0, 700.0, 900.0]  # the protocol's temperatures stay
+    assert builder.md.steps.value == 100

@@ -24,7 +24,8 @@ from .sse_roles import ZERO_TEMPERATURE
 #: The test-size switch: with this environment variable set (to anything but empty or 0), every MD of
 #: ``get_builder_from_protocol`` is cut to ``TEST_SIZE_MD`` on a supercell of at most ``TEST_SIZE_SUPERCELL_LENGTH``
 #: (that of the ``fast`` protocol: a screening protocol's 100-atom cells would take a 2-core machine a quarter of an
-#: hour even for 100 steps) and the rows record the protocol as ``<name>+test-size``,
+#: hour even for 100 steps), the zero-temperature children and the ordering run at the ``fast`` protocol's sizes,
+#: and the rows record the protocol as ``<name>+test-size``,
 #: so that they never pool with real ones. For checking a script end to end in minutes (the documentation's tests
 #: run the getting-started guide this way); the numbers of such a run are no measurement.
 TEST_SIZE_VARIABLE = 'SUPERIONIC_TEST_SIZE'
@@ -65,6 +66,13 @@ class SseBuilderMixin:
         if is_test_size():
             inputs['md'] = union(inputs['md'], TEST_SIZE_MD)
             inputs['md_supercell_min_length'] = min(inputs['md_supercell_min_length'], TEST_SIZE_SUPERCELL_LENGTH)
+            for name in (*ZERO_TEMPERATURE, 'order'):
+                # The children at the `fast` protocol's sizes too (13 strained cells, not 25; Γ-only phonons): a
+                # screening protocol's zero-temperature work alone took a 2-core machine ten minutes. The caller's
+                # own overrides of a child still win.
+                fast = {key: value for key, value in load_protocol(name)['protocols']['fast'].items()}
+                fast.pop('description')
+                inputs[name] = union(fast, inputs[name])
         return inputs
 
     @classmethod

@@ -1,0 +1,48 @@
+"""The cost of an MD plan, said before anything runs: the estimate and the budget's refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiida_superionic.workflows.md_cost import CPU_ATOM_STEPS_PER_SECOND, check_md_cost, estimate_md_cost
+
+
+def test_the_estimate_is_atom_steps_over_the_throughput_per_core():
+    # The demo: 4 runs of 32 atoms, 800 steps each, CHGNet on the CPU.
+    cost = estimate_md_cost(32, 4, 800, 800, 'ase', 'chgnet', 'cpu')
+    assert cost.core_hours == pytest.approx(4 * 800 * 32 / CPU_ATOM_STEPS_PER_SECOND['chgnet'] / 3600)
+    assert cost.max_core_hours == cost.core_hours
+    longer = estimate_md_cost(108, 6, 26000, 101000, 'ase', 'chgnet', 'cpu')
+    assert longer.max_core_hours / longer.core_hours == pytest.approx(101000 / 26000)
+    assert 'up to 101000 until D converges' in longer.describe()
+    assert 'about 33.4 core-hours (up to 129.9) with chgnet on the CPU' in longer.describe()
+
+
+@pytest.mark.parametrize(
+    ('engine', 'potential', 'device'),
+    [('vasp', None, None), ('ase', 'chgnet', 'cuda'), ('ase', 'chgnet', 'auto'), ('ase', 'factory', 'cpu')],
+)
+def test_no_time_is_claimed_where_no_throughput_is_known(engine, potential, device):
+    cost = estimate_md_cost(200, 6, 26000, 26000, engine, potential, device)
+    assert cost.core_hours is None
+    assert 'core-hours' not in cost.describe()
+    with pytest.raises(ValueError, match='200 atoms is more than max_md_atoms = 100'):
+        check_md_cost(cost, max_atoms=100, max_core_hours=1.0)  # the atom budget still holds
+    check_md_cost(cost, max_atoms=1000, max_core_hours=1.0)  # no time known: no refusal by time
+
+
+def test_a_plan_beyond_the_budget_is_refused_in_one_line_with_the_ways_out():
+    cost = estimate_md_cost(1500, 8, 103333, 303333, 'ase', 'chgnet', 'cpu')
+    with pytest.raises(ValueError, match='the MD would be 8 MD runs') as refused:
+        check_md_cost(cost, max_atoms=1000, max_core_hours=500)
+    message = str(refused.value)
+    assert '\n' not in message
+    assert '1500 atoms is more than max_md_atoms = 1000' in message
+    assert 'core-hours is more than max_md_core_hours = 500' in message
+    assert 'accept_cost=True' in message
+    assert '--accept-cost' in message
+    check_md_cost(cost, max_atoms=1000, max_core_hours=500, accept=True)
+
+
+def test_a_plan_within_the_budget_passes():
+    check_md_cost(estimate_md_cost(108, 6, 26000, 101000, 'ase', 'chgnet', 'cpu'), max_atoms=1000, max_core_hours=500)
