@@ -33,6 +33,25 @@ class Session:
     def close(self) -> None:
         if self.daemon_started:
             self.run('verdi daemon stop', timeout=120)
+        self.end_leftover_jobs()
+
+    def end_leftover_jobs(self) -> None:
+        """End the jobs a failed test leaves behind: stopping the daemon does not end the scheduler's jobs, and a
+        dozen CHGNet jobs of a launch would go on for minutes beside the next tests."""
+        import psutil
+
+        folders = (self.environment['AIIDA_PATH'], self.environment['HOME'], str(self.checkout))
+        leftovers = []
+        for process in psutil.process_iter(['cwd']):
+            cwd = (process.info.get('cwd') or '').removesuffix(' (deleted)')
+            if process.pid != os.getpid() and any(cwd == f or cwd.startswith(f'{f}/') for f in folders):
+                leftovers.append(process)
+        for process in leftovers:
+            try:
+                process.kill()
+            except psutil.Error:  # it ended meanwhile
+                continue
+        psutil.wait_procs(leftovers, timeout=10)
 
     def run(self, command: str, cwd: pathlib.Path | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
         """Type ``command`` in the terminal; after ``timeout`` everything it started is killed, and the test fails."""
