@@ -293,3 +293,23 @@ def test_a_second_launch_of_the_same_folder_reuses_the_first(
     assert failed_before.exit_code == 0, failed_before.output
     assert len(runs) == 9
     assert running.exit_code == 0
+
+
+def test_an_md_beyond_the_budget_is_refused_unless_accepted(aiida_profile, python_code, tmp_path, submitted):
+    """A CIF of 1372 atoms (a 25 Å cell): its MD cell is beyond max_md_atoms; --accept-cost runs it anyway."""
+    from ase.build import bulk
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    AseAtomsAdaptor.get_structure(bulk('Cu', 'fcc', a=3.6, cubic=True) * (7, 7, 7)).to(
+        filename=str(tmp_path / 'cu.cif')
+    )
+    base = [tmp_path, '-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label]
+    refused = _invoke(*base)
+    assert refused.exit_code != 0
+    assert '1372 atoms is more than max_md_atoms = 1000' in refused.output
+    assert '--accept-cost' in refused.output
+    assert 'Traceback' not in refused.output
+    assert submitted == []
+    accepted = _invoke(*base, '--accept-cost')
+    assert accepted.exit_code == 0, accepted.output
+    assert len(submitted) == 1

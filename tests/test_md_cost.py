@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from aiida_superionic.workflows.md_cost import CPU_ATOM_STEPS_PER_SECOND, check_md_cost, estimate_md_cost
+from aiida_superionic.workflows.md_cost import (
+    CPU_ATOM_STEPS_PER_SECOND,
+    check_md_cost,
+    estimate_md_cost,
+    plan_md_cost,
+)
 
 
 def test_the_estimate_is_atom_steps_over_the_throughput_per_core():
@@ -46,3 +51,11 @@ def test_a_plan_beyond_the_budget_is_refused_in_one_line_with_the_ways_out():
 
 def test_a_plan_within_the_budget_passes():
     check_md_cost(estimate_md_cost(108, 6, 26000, 101000, 'ase', 'chgnet', 'cpu'), max_atoms=1000, max_core_hours=500)
+
+
+def test_the_plan_of_an_sse_workchain_counts_both_compositions_at_every_temperature():
+    md = {'steps': 600, 'equilibration_steps': 200, 'max_steps': None}
+    cost = plan_md_cost(4, [2, 2, 2], [700.0, 900.0], md, 'ase', {'name': 'chgnet', 'device': 'cpu'})
+    assert (cost.atoms, cost.runs, cost.steps, cost.max_steps) == (32, 4, 800, 800)
+    matrix = plan_md_cost(4, [[2, 0, 0], [0, 2, 0], [0, 0, 3]], [700.0], md, 'vasp', None)
+    assert (matrix.atoms, matrix.runs, matrix.core_hours) == (48, 2, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 from aiida import orm
@@ -189,3 +190,33 @@ def test_a_test_size_builder_of_a_screening_protocol_is_small(
     assert builder.elastic.strains.get_dict()['normal_strains'] == [-0.01, 0.01]
     assert builder.temperatures.get_list() == [500.0, 700.0, 900.0]  # the protocol's temperatures stay
     assert builder.md.steps.value == 100
+
+
+def test_the_builder_refuses_an_md_beyond_the_budget_before_anything_runs(
+    aiida_profile, python_code, generate_structure
+):
+    from aiida_superionic.engines.ase import get_model_node
+
+    li3n = generate_structure('li3n', repeat=1, vacancy=False)
+    lennard_jones = get_model_node('lj')
+    huge = {'md_supercell_min_length': 40.0}  # 11 × 11 × 11 cells of 4 atoms
+    with pytest.raises(ValueError, match='5324 atoms is more than max_md_atoms = 1000'):
+        SseWorkChain.get_builder_from_protocol('ase', li3n, 'fast', huge, code=python_code, model=lennard_jones)
+    SseWorkChain.get_builder_from_protocol(
+        'ase', li3n, 'fast', huge, code=python_code, model=lennard_jones, accept_cost=True
+    )
+    raised = {**huge, 'max_md_atoms': 6000}  # or the budget raised in the overrides
+    SseWorkChain.get_builder_from_protocol('ase', li3n, 'fast', raised, code=python_code, model=lennard_jones)
+
+
+def test_the_budget_refusal_the_docs_show_is_the_one_the_builder_gives(aiida_profile, python_code, generate_structure):
+    pytest.importorskip('chgnet')
+    from aiida_superionic.engines.ase import get_model_node
+
+    li3n = generate_structure('li3n', repeat=1, vacancy=False)
+    with pytest.raises(ValueError, match='more than max_md_atoms') as refused:
+        SseWorkChain.get_builder_from_protocol(
+            'ase', li3n, 'fast', {'md_supercell_min_length': 40.0}, code=python_code, model=get_model_node('chgnet')
+        )
+    page = (pathlib.Path(__file__).parents[1] / 'docs' / 'source' / 'topics' / 'protocols.md').read_text()
+    assert f'  {refused.value}\n' in page

@@ -170,6 +170,11 @@ def ase_model_node(potentials: tuple[str, ...], model: str | None, device: str):
     help='Submit a CIF again although an earlier launch with the same structure, protocol, engine and potential '
     'finished well or still runs (without it, that run is reused).',
 )
+@click.option(
+    '--accept-cost',
+    is_flag=True,
+    help="Run MD beyond the protocol's budget (max_md_atoms, max_md_core_hours), which is otherwise refused.",
+)
 def cmd_launch(folder, mobile_species, dry_run, force, **options):
     """Submit one SseWorkChain per *.cif in FOLDER to the daemon (start it with `verdi daemon start`).
 
@@ -221,6 +226,7 @@ def submit_fates(
     device,
     code_gamma_label,
     mobile_species,
+    accept_cost=False,
     force=False,
 ) -> None:
     """The engine's inputs, a builder per CIF not refused (:func:`launch_fates`), the runs launched before found
@@ -230,7 +236,7 @@ def submit_fates(
     from .profiles import load_code_or_exit, load_profile_or_exit
 
     profile = load_profile_or_exit(profile_name)
-    inputs: dict = {}
+    inputs: dict = {'accept_cost': accept_cost}
     if engine == 'ase':
         from .setup import ensure_localhost_python_code
 

@@ -79,3 +79,30 @@ def check_md_cost(cost: MdCost, max_atoms: int, max_core_hours: float, accept: b
             '`md_supercell_min_length`, fewer temperatures or steps in `overrides`), raise the budget in `overrides`, '
             'or accept the cost (accept_cost=True; `launch --accept-cost`)'
         )
+
+
+def plan_md_cost(
+    cell_atoms: int, supercell: list, temperatures: list, md_inputs: dict, engine: str, model: dict | None
+) -> MdCost:
+    """The cost of an ``SseWorkChain``'s MD: a run per temperature for each of its two compositions (the vacancy
+    supercell has one atom fewer or so), on ``supercell`` (a 3-vector or 3×3 matrix) of a cell of ``cell_atoms``.
+
+    :param md_inputs: the MD protocol's inputs (``steps``, ``equilibration_steps``, ``max_steps``).
+    :param model: the ASE engine's model (``name``, ``device``); None on VASP.
+    """
+    import numpy as np
+
+    matrix = np.array(supercell, dtype=float)
+    multiplicity = abs(np.linalg.det(np.diag(matrix) if matrix.ndim == 1 else matrix))
+    steps = int(md_inputs['steps'])
+    equilibration = int(md_inputs.get('equilibration_steps') or 0)
+    max_steps = int(md_inputs.get('max_steps') or steps)
+    return estimate_md_cost(
+        round(float(cell_atoms * multiplicity)),
+        2 * len(temperatures),
+        equilibration + steps,
+        equilibration + max_steps,
+        engine,
+        (model or {}).get('name'),
+        (model or {}).get('device'),
+    )

@@ -14,6 +14,7 @@ from ..descriptors.diffusion import select_mobile_species
 from .builder_checks import checked_builder_arguments, temperature_list
 from .engines import refuse_structure
 from .md import MdWorkChain
+from .md_cost import check_md_cost, plan_md_cost
 from .order import OrderWorkChain, planned_ordered_structure
 from .phonons import supercell_for_length
 from .protocols.builders import electronic_options_incar, load_protocol, union, zero_temperature_builder
@@ -70,7 +71,7 @@ class SseBuilderMixin:
                 # The children at the `fast` protocol's sizes too (13 strained cells, not 25; Γ-only phonons): a
                 # screening protocol's zero-temperature work alone took a 2-core machine ten minutes. The caller's
                 # own overrides of a child still win.
-                fast = {key: value for key, value in load_protocol(name)['protocols']['fast'].items()}
+                fast = dict(load_protocol(name)['protocols']['fast'])
                 fast.pop('description')
                 inputs[name] = union(fast, inputs[name])
         return inputs
@@ -99,6 +100,7 @@ class SseBuilderMixin:
         hubbard_u: dict | None = None,
         spin_polarized: bool = False,
         mobile_species: str | None = None,
+        accept_cost: bool = False,
     ):
         """Return a builder of the whole protocol for ``structure`` on ``engine`` (``ase`` or ``vasp``).
 
@@ -121,7 +123,10 @@ class SseBuilderMixin:
             zero-temperature tasks and the MD), recorded in the rows' ``model``.
         :param mobile_species: the mobile ion; by default the first of Li, Na, Ag, Cu, F, Cl, Br, I, O present. Named
             and absent (after ordering, for a disordered structure): refused.
-        :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
+        :param accept_cost: run an MD beyond the protocol's budget (``max_md_atoms``, ``max_md_core_hours``: see
+            :mod:`.md_cost`), which is otherwise refused before anything runs.
+        :raises ValueError: for an unknown protocol, override key or engine, options the engine cannot take, or an MD
+            beyond the budget.
         """
         from ..engines.ase import resolve_model
 
@@ -191,6 +196,16 @@ class SseBuilderMixin:
             options = electronic_options_incar(structure, dispersion, hubbard_u, spin_polarized)
             md.vasp.incar = orm.Dict({**md.vasp.incar.get_dict(), **options})
         builder.md = _builder_inputs(md, exclude=('structure', 'temperature', 'engine', 'mobile_species'))
+        md_steps = {name: md[name].value for name in ('steps', 'equilibration_steps', 'max_steps') if name in md}
+        cost = plan_md_cost(
+            len(structure.sites),
+            builder.md_supercell_matrix.get_list(),
+            builder.temperatures.get_list(),
+            md_steps,
+            engine,
+            model.get_dict() if engine == 'ase' else None,
+        )
+        check_md_cost(cost, inputs['max_md_atoms'], inputs['max_md_core_hours'], accept_cost)
         return builder
 
     @classmethod
