@@ -8,6 +8,9 @@
 # torch is installed first, on its own, as the CPU wheel: installed after chgnet, pip would pull a
 # multi-GB CUDA build. On a machine whose pip does not find the CPU wheel by itself, pass the
 # PyTorch CPU index: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+#
+# Every install takes its versions from requirements/constraints.txt (the tested set), so CI is reproducible;
+# pyproject.toml only gives the compatible ranges (for environments shared with other plugins).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,6 +20,7 @@ PYTEST_ARGS ?=
 TEST_PROCESSES ?= 2
 
 BIN := $(VENV)/bin
+CONSTRAINTS := requirements/constraints.txt
 STAMP := $(VENV)/.superionic-installed
 
 .PHONY: demo test scale bench install setup lint clean-venv graphviz
@@ -59,12 +63,14 @@ setup: install
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# A change of the ranges or of the tested set reinstalls. From TORCH_INDEX only torch itself (--no-deps): that
+# index need not hold the pinned versions of torch's requirements, which the next line then takes from PyPI.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	command -v dot > /dev/null || $(MAKE) graphviz
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install '$(TORCH_SPEC)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install -e '.[ml,tests,docs,pre-commit]'
+	$(BIN)/python -m pip install -c $(CONSTRAINTS) '$(TORCH_SPEC)' $(if $(TORCH_INDEX),--no-deps --index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -c $(CONSTRAINTS) -e '.[ml,tests,docs,pre-commit]'
 	$(BIN)/python -c "import torch, chgnet; assert torch.version.cuda is None, 'torch is a CUDA build: see the Makefile header'"
 	touch $(STAMP)
 

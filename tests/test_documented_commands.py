@@ -41,6 +41,10 @@ NOT_HERE = {
     'git clone https://github.com/aiida-superionic/aiida-superionic.git': 'no network here; the test runs in a copy '
     'of this checkout',
     'cd aiida-superionic': 'the test runs in the copy of the checkout already',
+    # The installation page's record of how the dependency ranges were checked: pip's resolver asks PyPI.
+    'python3 -m venv /tmp/deps-venv && /tmp/deps-venv/bin/pip install -U pip': 'no network here',
+    '/tmp/deps-venv/bin/pip install --dry-run --report /tmp/report.json --ignore-installed -e . '
+    'aiida-quantumespresso atomate2': 'no network here; what it resolves is in the table under it',
     # The VASP how-to: a cluster, its SSH key and licensed POTCARs are not here. Its VASP path runs on mock-vasp
     # in tests/test_vasp_*.py and tests/test_zero_temperature_vasp.py.
     'verdi computer test hpc': 'needs the cluster of the page',

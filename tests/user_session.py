@@ -77,9 +77,11 @@ class Session:
 def user_session(tmp_path_factory) -> Session:
     """A new terminal on a copy of the checkout, with a profile made by ``aiida-superionic setup``."""
     stamp = VENV_BIN.parent / '.superionic-installed'
-    if not stamp.exists() or stamp.stat().st_mtime < (ROOT / 'pyproject.toml').stat().st_mtime:
-        # `make` in the copy would reinstall the linked environment from the copy, and leave it pointing there.
-        pytest.fail('the environment is older than pyproject.toml: run `make install` first')
+    # What the Makefile's stamp depends on: `make` in the copy would reinstall the linked environment from the
+    # copy, and leave it pointing there.
+    for source in ('pyproject.toml', 'requirements/constraints.txt'):
+        if not stamp.exists() or stamp.stat().st_mtime < (ROOT / source).stat().st_mtime:
+            pytest.fail(f'the environment is older than {source}: run `make install` first')
     checkout = tmp_path_factory.mktemp('checkout')
     tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for name in tracked.splitlines():
