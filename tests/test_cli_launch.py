@@ -202,14 +202,16 @@ def test_protocol_builders_take_the_potential_by_name(aiida_profile, python_code
     from aiida_superionic.workflows.sse import SseWorkChain
 
     structure = generate_structure('li3n', repeat=1, vacancy=False)
-    builder = SseWorkChain.get_builder_from_protocol(
-        'ase', structure, 'fast', code=python_code, potential='lj', device='auto'
-    )
+    builder = SseWorkChain.get_builder_from_protocol(python_code, structure, 'fast', potential='lj', device='auto')
     assert (builder.md.ase.model['name'], builder.md.ase.model['device']) == ('lj', 'auto')
-    builder = MdWorkChain.get_builder_from_protocol(python_code, structure, 600.0, potential='lj', device='cuda')
+    builder = MdWorkChain.get_builder_from_protocol(
+        python_code, structure, temperature=600.0, potential='lj', device='cuda'
+    )
     assert (builder.ase.model['name'], builder.ase.model['device']) == ('lj', 'cuda')
     with pytest.raises(ValueError, match='either a `model` node or `potential`'):
-        MdWorkChain.get_builder_from_protocol(python_code, structure, 600.0, model=get_model_node('lj'), potential='lj')
+        MdWorkChain.get_builder_from_protocol(
+            python_code, structure, temperature=600.0, model=get_model_node('lj'), potential='lj'
+        )
 
 
 @pytest.fixture

@@ -21,11 +21,10 @@ SHORT_MD = {'md': {'steps': 100, 'equilibration_steps': 20, 'write_interval': 2}
 def sse_builder(python_code, emt_model, generate_structure):
     def factory(**overrides):
         return SseWorkChain.get_builder_from_protocol(
-            'ase',
+            python_code,
             generate_structure('cu3au', repeat=1, vacancy=False),
             'fast',
             overrides={**SHORT_MD, 'temperatures': [900.0, 1300.0], **overrides},
-            code=python_code,
             model=emt_model,
         )
 
@@ -127,10 +126,9 @@ def vasp_code(aiida_code_installed):
 def test_vasp_builder(aiida_profile, vasp_code, generate_structure, serialize_builder, data_regression, protocol):
     """The whole VASP protocol of a material; a change to any child's inputs must be deliberate."""
     builder = SseWorkChain.get_builder_from_protocol(
-        'vasp',
+        vasp_code,
         generate_structure('li3n', repeat=1, vacancy=False),
         protocol,
-        code=vasp_code,
         code_gamma=vasp_code,
         potential_family='PBE.54',
         potential_mapping={'Li': 'Li_sv', 'N': 'N'},
@@ -144,7 +142,7 @@ def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_cod
 
     lennard_jones = get_model_node('lj')  # a model of every element (EMT has no Li)
     builder = SseWorkChain.get_builder_from_protocol(
-        'ase', generate_structure('li3n', repeat=1, vacancy=False), 'stringent', code=python_code, model=lennard_jones
+        python_code, generate_structure('li3n', repeat=1, vacancy=False), 'stringent', model=lennard_jones
     )
     assert not builder.run_dielectric.value
     assert builder.temperatures.get_list() == [600.0, 800.0, 1000.0, 1200.0]
@@ -155,11 +153,16 @@ def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_cod
 
 @pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
 def test_the_test_size_switch_cuts_steps_and_supercells_of_every_protocol(monkeypatch, protocol):
-    """With SUPERIONIC_TEST_SIZE set, any protocol's MD is 100 steps on a supercell of at most the fast one's 7 Å."""
+    """The ``test_size`` preset: any protocol's MD is 100 steps on a supercell of at most the fast one's 7 Å; without
+    it the inputs are the protocol's, whatever ``SUPERIONIC_TEST_SIZE`` says (only the entry points read it)."""
+    from aiida_superionic.workflows.sse_builder import preset_from_environment
+
     normal = SseWorkChain.get_protocol_inputs(protocol)
-    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
-    cut = SseWorkChain.get_protocol_inputs(protocol)
+    cut = SseWorkChain.get_protocol_inputs(protocol, preset='test_size')
     assert (cut['md']['steps'], cut['md']['max_steps'], cut['md']['equilibration_steps']) == (100, 100, 0)
     assert cut['md_supercell_min_length'] == min(normal['md_supercell_min_length'], 7.0)
-    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '0')
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
     assert SseWorkChain.get_protocol_inputs(protocol) == normal
+    assert preset_from_environment() == 'test_size'
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '0')
+    assert preset_from_environment() is None
