@@ -295,3 +295,23 @@ def test_a_second_launch_of_the_same_folder_reuses_the_first(
     assert failed_before.exit_code == 0, failed_before.output
     assert len(runs) == 9
     assert running.exit_code == 0
+
+
+def test_launch_asks_for_the_test_size_preset_from_the_environment_and_checks_the_code(
+    aiida_profile, python_code, generate_structure, tmp_path, submitted, monkeypatch
+):
+    """``SUPERIONIC_TEST_SIZE=1`` is read by the command (never by the builder), which asks for the preset."""
+    _write_cifs(tmp_path, generate_structure, names=('cu3au',))
+    base = ['-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label]
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
+    result = _invoke(tmp_path, *base)
+    assert result.exit_code == 0, result.output
+    (builder,) = submitted
+    assert builder.protocol.value == 'fast+test-size'
+    assert builder.md.steps.value == 100
+    result = _invoke(
+        tmp_path, '--engine', 'vasp', '-p', aiida_profile.name, '-X', python_code.full_label,
+        '--potential-family', 'PBE.54', '--potential', 'Cu=Cu', '--potential', 'Au=Au',
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert f'--code {python_code.full_label} runs `superionic.ase` jobs, not those of --engine vasp' in result.output
