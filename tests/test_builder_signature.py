@@ -56,6 +56,14 @@ def test_every_builder_takes_the_aiida_quantumespresso_call_on_ase(
     workchain.spec().inputs.validate(builder._inputs(prune=True))
 
 
+def test_the_aiida_quantumespresso_habit_as_typed(aiida_profile, python_code, generate_structure):
+    """``SseWorkChain.get_builder_from_protocol(code, structure, 'fast')``: nothing else, CHGNet by default."""
+    pytest.importorskip('chgnet')
+    structure = generate_structure('li3n', repeat=1, vacancy=False)
+    builder = SseWorkChain.get_builder_from_protocol(python_code, structure, 'fast')
+    assert (builder.engine.value, builder.ase.model['name'], builder.protocol.value) == ('ase', 'chgnet', 'fast')
+
+
 @pytest.mark.parametrize('workchain', list(WORKCHAINS), ids=ids)
 def test_every_builder_takes_the_aiida_quantumespresso_call_on_vasp(
     aiida_profile, vasp_code, generate_structure, workchain
