@@ -56,7 +56,7 @@ def main() -> int:
         warnings.simplefilter('ignore')
         structure = orm.StructureData(pymatgen=Structure.from_file(str(CIF)))
     builder = OrderWorkChain.get_builder_from_protocol(
-        'ase', structure, arguments.protocol, code=ensure_localhost_python_code(), model=get_model_node('chgnet')
+        ensure_localhost_python_code(), structure, arguments.protocol, model=get_model_node('chgnet')
     )
     if arguments.candidates:
         builder.candidates = orm.Int(arguments.candidates)

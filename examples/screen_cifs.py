@@ -20,6 +20,7 @@ import sys
 from aiida_superionic.cli.launch import structures_from_cifs, submit_sse
 from aiida_superionic.cli.setup import ensure_localhost_python_code
 from aiida_superionic.engines.ase import get_model_node
+from aiida_superionic.workflows.sse_builder import preset_from_environment
 
 
 def main(argv: list[str]) -> None:
@@ -34,11 +35,11 @@ def main(argv: list[str]) -> None:
     overrides = {'temperatures': arguments.temperatures} if arguments.temperatures else None
     nodes = submit_sse(
         structures,
-        'ase',
+        ensure_localhost_python_code(),  # the ASE engine: the code's plugin says which engine runs
         arguments.protocol,
         arguments.group,
         overrides=overrides,
-        code=ensure_localhost_python_code(),
+        preset=preset_from_environment(),  # `test_size` with SUPERIONIC_TEST_SIZE=1, as `launch`
         model=get_model_node('chgnet'),
     )
     for name, node in nodes.items():

@@ -12,7 +12,9 @@ Why these temperatures: the potential is soft; at 1000 K it disorders the N fram
 atoms stay on their sites while Li hops.
 
 Options (after the script name): ``--temperatures 700 900``, ``--md-steps N`` and ``--equilibration-steps N``
-(small values make a quick check), ``--protocol fast|balanced|stringent``, ``--daemon`` to submit to a running
+(small values make a quick check; ``SUPERIONIC_TEST_SIZE=1`` in the environment asks for the protocol's
+``test_size`` preset, every MD 100 steps), ``--protocol fast|balanced|stringent`` (``fast`` here; the Python API's
+default is ``balanced``), ``--daemon`` to submit to a running
 daemon and follow it instead of running in this process, ``--plot PATH`` where to draw MSD(τ) with the fit
 (default ``li3n_msd.png``; ``''`` for none), ``--group LABEL`` the group that receives the workchain and rows,
 ``--cif PATH`` another material than Li3N, ``--potential NAME`` another potential than CHGNet (e.g. ``sevenn``;
@@ -41,6 +43,7 @@ from aiida_superionic.cli.setup import ensure_localhost_python_code
 from aiida_superionic.resources import LI3N_CIF
 from aiida_superionic.workflows.running import StillRunningError, end_orphaned_tree, run
 from aiida_superionic.workflows.sse import SseWorkChain
+from aiida_superionic.workflows.sse_builder import preset_from_environment
 
 
 def read_structure(cif: pathlib.Path) -> orm.StructureData:
@@ -54,7 +57,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--temperatures', type=float, nargs='+', default=None, help='MD temperatures in K')
     parser.add_argument('--md-steps', type=int, default=None, help='MD production steps (default: the protocol)')
     parser.add_argument('--equilibration-steps', type=int, default=None, help='MD equilibration steps')
-    parser.add_argument('--protocol', default='fast', help='fast, balanced or stringent')
+    parser.add_argument(
+        '--protocol', default='fast', help="fast (the demo's), balanced (the Python API's default) or stringent"
+    )
     parser.add_argument('--daemon', action='store_true', help='submit to the daemon and wait')
     parser.add_argument('--group', default='superionic-demo', help='group of the workchain and its rows')
     parser.add_argument('--plot', default='li3n_msd.png', help='where to draw MSD(τ) with the fit ("" for none)')
@@ -118,11 +123,11 @@ def new_builder(arguments: argparse.Namespace):
     if arguments.equilibration_steps is not None:
         overrides['md']['equilibration_steps'] = arguments.equilibration_steps
     builder = SseWorkChain.get_builder_from_protocol(
-        'ase',
+        ensure_localhost_python_code(),
         read_structure(arguments.cif.expanduser().absolute()),
         arguments.protocol,
         overrides=overrides,
-        code=ensure_localhost_python_code(),
+        preset=preset_from_environment(),  # `test_size` with SUPERIONIC_TEST_SIZE=1: a check in minutes
         potential=arguments.potential,
         device=arguments.device,
     )

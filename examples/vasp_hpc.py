@@ -76,21 +76,16 @@ def main(argv: list[str]) -> orm.WorkflowNode:
     structure = orm.StructureData(pymatgen=Structure.from_file(arguments.cif))
     elements = sorted({site.specie.symbol for site in structure.get_pymatgen_structure()})
     builder = SseWorkChain.get_builder_from_protocol(
-        'vasp',
+        orm.load_code(arguments.code),
         structure,
         'stringent',
-        code=orm.load_code(arguments.code),
+        # every calculation of every child: the relaxation, the 0 K children, the MD
+        options={'account': arguments.account} if arguments.account else None,
         code_gamma=orm.load_code(arguments.code_gamma),
         potential_family=arguments.family,
         potential_mapping={element: POTCARS.get(element, element) for element in elements},
         dispersion='d3bj' if arguments.d3 else None,
     )
-    if arguments.account:  # every calculation of every child: the relaxation, the 0 K children, the MD
-        builder.vasp.options = orm.Dict({**builder.vasp.options.get_dict(), 'account': arguments.account})
-        for name in ('elastic', 'phonons', 'vacancy', 'dielectric', 'md'):
-            if name in builder and 'vasp' in builder[name]:
-                options = builder[name]['vasp']['options'].get_dict()
-                builder[name]['vasp']['options'] = orm.Dict({**options, 'account': arguments.account})
     builder.group_label = orm.Str(arguments.group)
     builder.clean_workdir = orm.Bool(True)  # the results are in the database; scratch space is not
     node = engine.submit(builder)

@@ -31,11 +31,10 @@ def md_builder(kit, temperature=600.0, code=..., structure=None, overrides=None)
 def sse_builder(kit, overrides=None, code=..., structure=None):
     """``SseWorkChain.get_builder_from_protocol`` called as a user calls it, with one argument wrong."""
     return SseWorkChain.get_builder_from_protocol(
-        'ase',
+        kit.python_code if code is ... else code,
         structure if structure is not None else kit.generate_structure('cu3au', repeat=1, vacancy=False),
         'fast',
         overrides=overrides,
-        code=kit.python_code if code is ... else code,
         model=kit.emt_model,
     )
 

@@ -82,11 +82,10 @@ class Kit:
     def sse(self, structure=None, protocol='fast', model=None, **overrides):
         """An SseWorkChain builder (EMT, Cu3Au unless given), from the protocol with ``overrides``."""
         return SseWorkChain.get_builder_from_protocol(
-            'ase',
+            self.python_code,
             structure or self.generate_structure('cu3au', repeat=1, vacancy=False),
             protocol,
             overrides=overrides,
-            code=self.python_code,
             model=model or self.emt_model,
         )
 
@@ -362,18 +361,17 @@ BAD_INPUTS = [
     BadInput(
         'code=None (ElasticWorkChain)',
         lambda kit: ElasticWorkChain.get_builder_from_protocol(
-            'ase', kit.generate_structure('cu3au'), 'fast', code=None, model=kit.emt_model
+            None, kit.generate_structure('cu3au'), 'fast', model=kit.emt_model
         ),
         Refusal(r'`code` is missing: pass the code to run with.*`verdi code list`', raises=ValueError),
     ),
     BadInput(
         'an ase.Atoms given as overrides by mistake (PhononsWorkChain)',
         lambda kit: PhononsWorkChain.get_builder_from_protocol(
-            'ase',
+            kit.python_code,
             kit.generate_structure('cu3au'),
             'fast',
             kit.generate_structure('cu3au').get_ase(),
-            code=kit.python_code,
             model=kit.emt_model,
         ),
         Refusal(r'`overrides` must be a dict of protocol keys, .*got Atoms', raises=ValueError),

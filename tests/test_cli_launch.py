@@ -202,14 +202,16 @@ def test_protocol_builders_take_the_potential_by_name(aiida_profile, python_code
     from aiida_superionic.workflows.sse import SseWorkChain
 
     structure = generate_structure('li3n', repeat=1, vacancy=False)
-    builder = SseWorkChain.get_builder_from_protocol(
-        'ase', structure, 'fast', code=python_code, potential='lj', device='auto'
-    )
+    builder = SseWorkChain.get_builder_from_protocol(python_code, structure, 'fast', potential='lj', device='auto')
     assert (builder.md.ase.model['name'], builder.md.ase.model['device']) == ('lj', 'auto')
-    builder = MdWorkChain.get_builder_from_protocol(python_code, structure, 600.0, potential='lj', device='cuda')
+    builder = MdWorkChain.get_builder_from_protocol(
+        python_code, structure, temperature=600.0, potential='lj', device='cuda'
+    )
     assert (builder.ase.model['name'], builder.ase.model['device']) == ('lj', 'cuda')
     with pytest.raises(ValueError, match='either a `model` node or `potential`'):
-        MdWorkChain.get_builder_from_protocol(python_code, structure, 600.0, model=get_model_node('lj'), potential='lj')
+        MdWorkChain.get_builder_from_protocol(
+            python_code, structure, temperature=600.0, model=get_model_node('lj'), potential='lj'
+        )
 
 
 @pytest.fixture
@@ -313,3 +315,23 @@ def test_an_md_beyond_the_budget_is_refused_unless_accepted(aiida_profile, pytho
     accepted = _invoke(*base, '--accept-cost')
     assert accepted.exit_code == 0, accepted.output
     assert len(submitted) == 1
+
+
+def test_launch_asks_for_the_test_size_preset_from_the_environment_and_checks_the_code(
+    aiida_profile, python_code, generate_structure, tmp_path, submitted, monkeypatch
+):
+    """``SUPERIONIC_TEST_SIZE=1`` is read by the command (never by the builder), which asks for the preset."""
+    _write_cifs(tmp_path, generate_structure, names=('cu3au',))
+    base = ['-p', aiida_profile.name, '--model', 'lj', '-X', python_code.full_label]
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
+    result = _invoke(tmp_path, *base)
+    assert result.exit_code == 0, result.output
+    (builder,) = submitted
+    assert builder.protocol.value == 'fast+test-size'
+    assert builder.md.steps.value == 100
+    result = _invoke(
+        tmp_path, '--engine', 'vasp', '-p', aiida_profile.name, '-X', python_code.full_label,
+        '--potential-family', 'PBE.54', '--potential', 'Cu=Cu', '--potential', 'Au=Au',
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert f'--code {python_code.full_label} runs `superionic.ase` jobs, not those of --engine vasp' in result.output

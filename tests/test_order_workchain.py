@@ -86,9 +86,7 @@ def check_ordering(node, results, structure, mobile: str, budget: int, tolerance
 @pytest.mark.parametrize('name', sorted(MOBILE))
 def test_order_workchain_on_published_disordered_electrolytes(aiida_profile, python_code, name):
     structure = disordered_node(name)
-    builder = OrderWorkChain.get_builder_from_protocol(
-        'ase', structure, 'fast', code=python_code, model=get_model_node('lj')
-    )
+    builder = OrderWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=get_model_node('lj'))
     assert builder.max_atoms.value == 300
     builder.candidates = orm.Int(2)
     results, node = run_get_node(builder)
@@ -99,9 +97,7 @@ def test_order_workchain_on_published_disordered_electrolytes(aiida_profile, pyt
 def test_order_workchain_ranks_candidates_with_chgnet(aiida_profile, python_code):
     """alpha-AgI: 2 Ag over 12 sites, two distinct configurations; CHGNet, the MD's potential, ranks them."""
     structure = disordered_node('alpha-AgI')
-    builder = OrderWorkChain.get_builder_from_protocol(
-        'ase', structure, 'fast', code=python_code, model=get_model_node('chgnet')
-    )
+    builder = OrderWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=get_model_node('chgnet'))
     builder.ase.metadata.options.resources = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
     results, node = run_get_node(builder)
     check_ordering(node, results, structure, 'Ag', 300, builder.occupancy_tolerance.value)
@@ -113,9 +109,7 @@ def test_order_workchain_ranks_candidates_with_chgnet(aiida_profile, python_code
 def test_order_workchain_refuses_before_running(aiida_profile, python_code):
     """Beyond the budget: exit 410 naming the sites and the budget, no task run; a named absent mobile ion too."""
     structure = disordered_node('Li3YCl6')
-    builder = OrderWorkChain.get_builder_from_protocol(
-        'ase', structure, 'fast', code=python_code, model=get_model_node('lj')
-    )
+    builder = OrderWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=get_model_node('lj'))
     builder.max_atoms = orm.Int(100)
     _, node = run_get_node(builder)
     assert node.exit_status == OrderWorkChain.exit_codes.ERROR_CANNOT_ORDER.status
@@ -136,7 +130,7 @@ def test_sse_workchain_orders_a_disordered_cif_first(aiida_profile, python_code)
 
     structure = disordered_node('alpha-AgI')
     builder = SseWorkChain.get_builder_from_protocol(
-        'ase',
+        python_code,
         structure,
         'fast',
         overrides={
@@ -145,7 +139,6 @@ def test_sse_workchain_orders_a_disordered_cif_first(aiida_profile, python_code)
             'md': {'steps': 100, 'equilibration_steps': 20, 'write_interval': 2},
             'order': {'candidates': 2},
         },
-        code=python_code,
         model=get_model_node('chgnet'),
     )
     assert builder.mobile_species.value == 'Ag'
@@ -175,19 +168,13 @@ def test_sse_builder_refuses_a_disordered_cif_without_the_named_mobile_species(a
 
     with pytest.raises(ValueError, match='the mobile species Li is not in the ordered structure'):
         SseWorkChain.get_builder_from_protocol(
-            'ase',
-            disordered_node('alpha-AgI'),
-            'fast',
-            code=python_code,
-            model=get_model_node('lj'),
-            mobile_species='Li',
+            python_code, disordered_node('alpha-AgI'), 'fast', model=get_model_node('lj'), mobile_species='Li'
         )
     with pytest.raises(ValueError, match='raise the atom budget to 150'):
         SseWorkChain.get_builder_from_protocol(
-            'ase',
+            python_code,
             disordered_node('Li3YCl6'),
             'fast',
             overrides={'order': {'max_atoms': 100}},
-            code=python_code,
             model=get_model_node('lj'),
         )

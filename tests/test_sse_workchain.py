@@ -22,11 +22,10 @@ SHORT_MD = {'md': {'steps': 100, 'equilibration_steps': 20, 'write_interval': 2}
 def sse_builder(python_code, emt_model, generate_structure):
     def factory(**overrides):
         return SseWorkChain.get_builder_from_protocol(
-            'ase',
+            python_code,
             generate_structure('cu3au', repeat=1, vacancy=False),
             'fast',
             overrides={**SHORT_MD, 'temperatures': [900.0, 1300.0], **overrides},
-            code=python_code,
             model=emt_model,
         )
 
@@ -128,10 +127,9 @@ def vasp_code(aiida_code_installed):
 def test_vasp_builder(aiida_profile, vasp_code, generate_structure, serialize_builder, data_regression, protocol):
     """The whole VASP protocol of a material; a change to any child's inputs must be deliberate."""
     builder = SseWorkChain.get_builder_from_protocol(
-        'vasp',
+        vasp_code,
         generate_structure('li3n', repeat=1, vacancy=False),
         protocol,
-        code=vasp_code,
         code_gamma=vasp_code,
         potential_family='PBE.54',
         potential_mapping={'Li': 'Li_sv', 'N': 'N'},
@@ -145,7 +143,7 @@ def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_cod
 
     lennard_jones = get_model_node('lj')  # a model of every element (EMT has no Li)
     builder = SseWorkChain.get_builder_from_protocol(
-        'ase', generate_structure('li3n', repeat=1, vacancy=False), 'stringent', code=python_code, model=lennard_jones
+        python_code, generate_structure('li3n', repeat=1, vacancy=False), 'stringent', model=lennard_jones
     )
     assert not builder.run_dielectric.value
     assert builder.temperatures.get_list() == [600.0, 800.0, 1000.0, 1200.0]
@@ -156,40 +154,40 @@ def test_ase_builder_skips_what_the_engine_cannot_give(aiida_profile, python_cod
 
 @pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
 def test_the_test_size_switch_cuts_steps_and_supercells_of_every_protocol(monkeypatch, protocol):
-    """With SUPERIONIC_TEST_SIZE set, any protocol's MD is 100 steps on a supercell of at most the fast one's 7 Å."""
+    """The ``test_size`` preset: any protocol's MD is 100 steps on a supercell of at most the fast one's 7 Å; without
+    it the inputs are the protocol's, whatever ``SUPERIONIC_TEST_SIZE`` says (only the entry points read it)."""
+    from aiida_superionic.workflows.sse_builder import preset_from_environment
+
     normal = SseWorkChain.get_protocol_inputs(protocol)
-    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
-    cut = SseWorkChain.get_protocol_inputs(protocol)
+    cut = SseWorkChain.get_protocol_inputs(protocol, preset='test_size')
     assert (cut['md']['steps'], cut['md']['max_steps'], cut['md']['equilibration_steps']) == (100, 100, 0)
     assert cut['md_supercell_min_length'] == min(normal['md_supercell_min_length'], 7.0)
-    # The zero-temperature children and the ordering at the fast protocol's sizes, the caller's overrides still first.
-    assert cut['elastic']['strains'] == {'normal_strains': [-0.01, 0.01], 'shear_strains': [-0.02, 0.02]}
-    assert cut['phonons']['supercell_min_length'] == 0.0
-    assert cut['vacancy']['supercell_min_length'] == 7.0
-    assert cut['order']['max_atoms'] == 300
-    mine = SseWorkChain.get_protocol_inputs(protocol, {'vacancy': {'supercell_min_length': 9.0}})
-    assert mine['vacancy']['supercell_min_length'] == 9.0
-    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '0')
+    assert SseWorkChain.get_preset_overrides('test_size')['children_protocol'] == 'fast'
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
     assert SseWorkChain.get_protocol_inputs(protocol) == normal
+    assert preset_from_environment() == 'test_size'
+    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '0')
+    assert preset_from_environment() is None
 
 
-def test_a_test_size_builder_of_a_screening_protocol_is_small(
-    aiida_profile, python_code, generate_structure, monkeypatch
-):
-    """At test size, a balanced builder has the fast protocol's strains, Γ-only phonons and a 7 Å vacancy cell."""
+def test_a_test_size_builder_of_a_screening_protocol_is_small(aiida_profile, python_code, generate_structure):
+    """At test size, a balanced builder runs the fast protocol's zero-temperature steps (13 strained cells, not 25;
+    a 7 Å vacancy cell) and 100 MD steps, at the protocol's temperatures."""
     from aiida_superionic.engines.ase import get_model_node
 
-    monkeypatch.setenv('SUPERIONIC_TEST_SIZE', '1')
+    li3n = generate_structure('li3n', repeat=1, vacancy=False)
+    lennard_jones = get_model_node('lj')
     builder = SseWorkChain.get_builder_from_protocol(
-        'ase',
-        generate_structure('li3n', repeat=1, vacancy=False),
-        'balanced',
-        code=python_code,
-        model=get_model_node('lj'),
+        python_code, li3n, 'balanced', model=lennard_jones, preset='test_size'
     )
+    production = SseWorkChain.get_builder_from_protocol(python_code, li3n, 'balanced', model=lennard_jones)
     assert builder.elastic.strains.get_dict()['normal_strains'] == [-0.01, 0.01]
+    assert production.elastic.strains.get_dict()['normal_strains'] == [-0.01, -0.005, 0.005, 0.01]
+    assert builder.vacancy.supercell_matrix.get_list() == [2, 2, 2]
+    assert production.vacancy.supercell_matrix.get_list() == [3, 3, 3]
     assert builder.temperatures.get_list() == [500.0, 700.0, 900.0]  # the protocol's temperatures stay
     assert builder.md.steps.value == 100
+    assert builder.protocol.value == 'balanced+test-size'
 
 
 def test_the_builder_refuses_an_md_beyond_the_budget_before_anything_runs(
@@ -201,12 +199,10 @@ def test_the_builder_refuses_an_md_beyond_the_budget_before_anything_runs(
     lennard_jones = get_model_node('lj')
     huge = {'md_supercell_min_length': 40.0}  # 11 × 11 × 11 cells of 4 atoms
     with pytest.raises(ValueError, match='5324 atoms is more than max_md_atoms = 1000'):
-        SseWorkChain.get_builder_from_protocol('ase', li3n, 'fast', huge, code=python_code, model=lennard_jones)
-    SseWorkChain.get_builder_from_protocol(
-        'ase', li3n, 'fast', huge, code=python_code, model=lennard_jones, accept_cost=True
-    )
+        SseWorkChain.get_builder_from_protocol(python_code, li3n, 'fast', huge, model=lennard_jones)
+    SseWorkChain.get_builder_from_protocol(python_code, li3n, 'fast', huge, model=lennard_jones, accept_cost=True)
     raised = {**huge, 'max_md_atoms': 6000}  # or the budget raised in the overrides
-    SseWorkChain.get_builder_from_protocol('ase', li3n, 'fast', raised, code=python_code, model=lennard_jones)
+    SseWorkChain.get_builder_from_protocol(python_code, li3n, 'fast', raised, model=lennard_jones)
 
 
 def test_the_budget_refusal_the_docs_show_is_the_one_the_builder_gives(aiida_profile, python_code, generate_structure):
@@ -216,7 +212,7 @@ def test_the_budget_refusal_the_docs_show_is_the_one_the_builder_gives(aiida_pro
     li3n = generate_structure('li3n', repeat=1, vacancy=False)
     with pytest.raises(ValueError, match='more than max_md_atoms') as refused:
         SseWorkChain.get_builder_from_protocol(
-            'ase', li3n, 'fast', {'md_supercell_min_length': 40.0}, code=python_code, model=get_model_node('chgnet')
+            python_code, li3n, 'fast', {'md_supercell_min_length': 40.0}, model=get_model_node('chgnet')
         )
     page = (pathlib.Path(__file__).parents[1] / 'docs' / 'source' / 'topics' / 'protocols.md').read_text()
     assert f'  {refused.value}\n' in page

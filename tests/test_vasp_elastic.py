@@ -71,11 +71,10 @@ def _emt(structure: orm.StructureData):
 def _ibrion6_builder(vasp_code, structure, potential_family):
     """The fast protocol's ElasticWorkChain with VASP's own elastic tensor (IBRION 6)."""
     return ElasticWorkChain.get_builder_from_protocol(
-        'vasp',
+        vasp_code(),
         structure,
         'fast',
         overrides={'method': 'vasp_ibrion6'},
-        code=vasp_code(),
         potential_family=potential_family,
         potential_mapping=POTENTIAL_MAPPING,
     )
@@ -166,11 +165,10 @@ def test_elastic_task_gives_the_total_moduli_converted(vasp_code, anisotropic_cu
 def test_elastic_workchain_with_vasp_ibrion6(aiida_profile, vasp_code, cu3au, potential_family):
     """One `elastic` task; the tensor is its output, and the descriptors are `mechanical_descriptors` of it."""
     builder = ElasticWorkChain.get_builder_from_protocol(
-        'vasp',
+        vasp_code(),
         cu3au,
         'fast',
         overrides={'method': 'vasp_ibrion6', 'vasp': {'kpoints_spacing': 0.5, 'incar': {'encut': 250}}},
-        code=vasp_code(),
         potential_family=potential_family,
         potential_mapping=POTENTIAL_MAPPING,
     )
@@ -227,9 +225,9 @@ def test_a_failed_elastic_task_is_the_workchains_404(aiida_localhost, vasp_code,
 def test_vasp_ibrion6_is_refused_on_the_ase_engine(python_code, emt_model, cu3au):
     with pytest.raises(ValueError, match="needs `engine` 'vasp'"):
         ElasticWorkChain.get_builder_from_protocol(
-            'ase', cu3au, 'fast', overrides={'method': 'vasp_ibrion6'}, code=python_code, model=emt_model
+            python_code, cu3au, 'fast', overrides={'method': 'vasp_ibrion6'}, model=emt_model
         )
-    builder = ElasticWorkChain.get_builder_from_protocol('ase', cu3au, 'fast', code=python_code, model=emt_model)
+    builder = ElasticWorkChain.get_builder_from_protocol(python_code, cu3au, 'fast', model=emt_model)
     assert builder.method.value == 'strains'
     builder.method = orm.Str('vasp_ibrion6')
     with pytest.raises(ValueError, match=r"on the ase engine use `method` 'strains'"):

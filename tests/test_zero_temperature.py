@@ -144,7 +144,7 @@ def test_the_ase_engine_refuses_dfpt(python_code, emt_model, generate_structure)
 def test_elastic_workchain_on_the_ase_engine(aiida_profile, python_code, emt_model, generate_structure):
     """The workchain's tensor equals the direct fit of the same strains; its descriptors the direct function's."""
     structure = generate_structure('cu3au', repeat=1, vacancy=False)
-    builder = ElasticWorkChain.get_builder_from_protocol('ase', structure, 'fast', code=python_code, model=emt_model)
+    builder = ElasticWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=emt_model)
     builder.relax_ions = orm.Bool(False)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -199,7 +199,7 @@ def test_phonons_workchain_on_the_ase_engine(aiida_profile, python_code, emt_mod
     from aiida_superionic.workflows.phonons import PhononsWorkChain
 
     structure = generate_structure('cu3au', repeat=1, vacancy=False)
-    builder = PhononsWorkChain.get_builder_from_protocol('ase', structure, 'fast', code=python_code, model=emt_model)
+    builder = PhononsWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=emt_model)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     frequencies = results['gamma_frequencies'].get_array('frequencies_THz')
@@ -212,7 +212,7 @@ def test_phonons_workchain_on_the_ase_engine(aiida_profile, python_code, emt_mod
     assert 'supercell_0' in {link.link_label for link in node.base.links.get_outgoing().all()}
 
     builder = PhononsWorkChain.get_builder_from_protocol(
-        'ase', structure, 'fast', overrides={'supercell_min_length': 7.0}, code=python_code, model=emt_model
+        python_code, structure, 'fast', overrides={'supercell_min_length': 7.0}, model=emt_model
     )
     assert builder.supercell_matrix.get_list() == [2, 2, 2]
     results, node = run_get_node(builder)
@@ -243,7 +243,7 @@ def test_vacancy_workchain_on_the_ase_engine(aiida_profile, python_code, emt_mod
 
     structure = generate_structure('cu3au', repeat=1, vacancy=False)
     builder = VacancyWorkChain.get_builder_from_protocol(
-        'ase', structure, 'fast', overrides={'max_force': 0.005}, code=python_code, model=emt_model
+        python_code, structure, 'fast', overrides={'max_force': 0.005}, model=emt_model
     )
     assert builder.supercell_matrix.get_list() == [2, 2, 2]
     results, node = run_get_node(builder)
@@ -282,11 +282,11 @@ def test_vacancy_inputs_are_refused_before_anything_runs(python_code, emt_model,
     from aiida_superionic.workflows.vacancy import VacancyWorkChain
 
     au = generate_structure('au', repeat=1, vacancy=False)
-    builder = VacancyWorkChain.get_builder_from_protocol('ase', au, 'fast', code=python_code, model=emt_model)
+    builder = VacancyWorkChain.get_builder_from_protocol(python_code, au, 'fast', model=emt_model)
     with pytest.raises(ValueError, match='mobile'):
         run_get_node(builder)
     cu3au = generate_structure('cu3au', repeat=1, vacancy=False)
-    builder = VacancyWorkChain.get_builder_from_protocol('ase', cu3au, 'fast', code=python_code, model=emt_model)
+    builder = VacancyWorkChain.get_builder_from_protocol(python_code, cu3au, 'fast', model=emt_model)
     builder.charged = orm.Bool(True)
     with pytest.raises(ValueError, match='charged vacancy needs electrons'):
         run_get_node(builder)

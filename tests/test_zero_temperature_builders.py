@@ -34,10 +34,9 @@ def test_vasp_builders(
     aiida_profile, vasp_code, generate_structure, serialize_builder, data_regression, name, protocol
 ):
     builder = WORKCHAINS[name].get_builder_from_protocol(
-        'vasp',
+        vasp_code,
         generate_structure('li3n', repeat=1, vacancy=False),
         protocol,
-        code=vasp_code,
         potential_family='PBE.54',
         potential_mapping=LI3N_POTENTIALS,
     )
@@ -52,10 +51,9 @@ def test_electronic_options_reach_the_incar(aiida_profile, vasp_code, generate_s
         'LiFeO2', scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.25] * 3, [0.75] * 3], cell=[4.2] * 3, pbc=True
     )
     builder = ElasticWorkChain.get_builder_from_protocol(
-        'vasp',
+        vasp_code,
         orm.StructureData(ase=atoms),
         'stringent',
-        code=vasp_code,
         potential_family='PBE.54',
         potential_mapping={'Li': 'Li_sv', 'Fe': 'Fe_pv', 'O': 'O'},
         dispersion='d3bj',
@@ -88,17 +86,15 @@ def test_unknown_protocol_and_override_are_refused(name):
 def test_engine_options_are_checked(aiida_profile, python_code, vasp_code, emt_model, generate_structure):
     structure = generate_structure('cu3au', repeat=1, vacancy=False)
     with pytest.raises(ValueError, match=r'are VASP options'):
-        ElasticWorkChain.get_builder_from_protocol('ase', structure, code=python_code, dispersion='d3')
+        ElasticWorkChain.get_builder_from_protocol(python_code, structure, dispersion='d3')
     with pytest.raises(ValueError, match='needs `potential_family`'):
-        ElasticWorkChain.get_builder_from_protocol('vasp', structure, code=vasp_code)
-    with pytest.raises(ValueError, match=r"`engine` must be one of \['ase', 'vasp'\]"):
-        ElasticWorkChain.get_builder_from_protocol('lammps', structure, code=vasp_code)
+        ElasticWorkChain.get_builder_from_protocol(vasp_code, structure)
     with pytest.raises(ValueError, match='unknown dispersion'):
         ElasticWorkChain.get_builder_from_protocol(
-            'vasp', structure, code=vasp_code, potential_family='PBE', potential_mapping={'Cu': 'Cu'}, dispersion='d4'
+            vasp_code, structure, potential_family='PBE', potential_mapping={'Cu': 'Cu'}, dispersion='d4'
         )
     with pytest.raises(ValueError, match='need an electronic-structure code'):
-        DielectricWorkChain.get_builder_from_protocol('ase', structure, code=python_code, model=emt_model)
+        DielectricWorkChain.get_builder_from_protocol(python_code, structure, model=emt_model)
     # A builder whose engine namespace was never filled is refused at launch, before anything is stored.
     builder = ElasticWorkChain.get_builder()
     builder.structure = structure

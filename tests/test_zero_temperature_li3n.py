@@ -58,7 +58,7 @@ def test_li3n_relax_elastic_phonons_vacancy(aiida_profile, python_code, generate
     atoms = structure.get_ase()
 
     # Elastic, clamped ions so that CHGNet run here gives the same stresses: the workchain's fit is the direct one.
-    builder = ElasticWorkChain.get_builder_from_protocol('ase', structure, 'fast', **engine)
+    builder = ElasticWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=model)
     builder.relax_ions = orm.Bool(False)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -81,7 +81,7 @@ def test_li3n_relax_elastic_phonons_vacancy(aiida_profile, python_code, generate
 
     # Γ phonons: phonopy run here on the workchain's displacements with CHGNet's forces gives the same modes
     # (the physics of the route is checked against a hand-made dynamical matrix on EMT, a smooth potential).
-    builder = PhononsWorkChain.get_builder_from_protocol('ase', structure, 'fast', **engine)
+    builder = PhononsWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=model)
     assert builder.displacement_generator['distance'] == 0.03
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -100,7 +100,7 @@ def test_li3n_relax_elastic_phonons_vacancy(aiida_profile, python_code, generate
     assert descriptors['imaginary_optical_modes'] >= 1
 
     # Vacancy: the formation energy is the formula on the workchain's energies, and μ(Li) is bcc Li's energy.
-    builder = VacancyWorkChain.get_builder_from_protocol('ase', structure, 'fast', **engine)
+    builder = VacancyWorkChain.get_builder_from_protocol(python_code, structure, 'fast', model=model)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     values = results['descriptors'].get_dict()

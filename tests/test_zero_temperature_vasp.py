@@ -36,11 +36,10 @@ def cu3au_cell(generate_structure):
 
 def _vasp_builder(workchain, structure, code, family, overrides=None):
     return workchain.get_builder_from_protocol(
-        'vasp',
+        code,
         structure,
         'fast',
         overrides={**OVERRIDES, **(overrides or {})},
-        code=code,
         potential_family=family,
         potential_mapping=POTENTIAL_MAPPING,
     )
@@ -73,7 +72,7 @@ def test_phonons_agree_across_engines_and_carry_nac_on_vasp(
     assert vasp_results['phonopy_data'].has_nac_parameters()
 
     builder = PhononsWorkChain.get_builder_from_protocol(
-        'ase', cu3au_cell, 'fast', overrides={'displacement': {'ase': 0.01}}, code=python_code, model=emt_model
+        python_code, cu3au_cell, 'fast', overrides={'displacement': {'ase': 0.01}}, model=emt_model
     )
     ase_results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -128,7 +127,7 @@ def test_elastic_strains_on_vasp_share_one_mesh_and_agree_with_ase(
     assert len(meshes) == 1
 
     builder = ElasticWorkChain.get_builder_from_protocol(
-        'ase', cu3au_cell, 'fast', overrides=overrides, code=python_code, model=emt_model
+        python_code, cu3au_cell, 'fast', overrides=overrides, model=emt_model
     )
     builder.relax_ions = orm.Bool(False)
     ase_results, node = run_get_node(builder)

@@ -31,9 +31,10 @@ def structures_from_cifs(paths: list[pathlib.Path]) -> dict[str, object]:
     return structures
 
 
-def build_sse_builders(structures: dict, engine: str, protocol: str, group_label: str, **builder_inputs) -> dict:
-    """One ``SseWorkChain`` builder per structure from ``get_builder_from_protocol``, all made (and so checked)
-    before any is submitted: a structure without a mobile ion stops the launch, named, before anything runs.
+def build_sse_builders(structures: dict, code, protocol: str, group_label: str, **builder_inputs) -> dict:
+    """One ``SseWorkChain`` builder per structure from ``get_builder_from_protocol`` (on the engine of ``code``), all
+    made (and so checked) before any is submitted: a structure without a mobile ion stops the launch, named, before
+    anything runs. ``builder_inputs`` are the builder's keywords (``overrides``, ``model``, ``preset``, ...).
     """
     from aiida import orm
 
@@ -42,7 +43,7 @@ def build_sse_builders(structures: dict, engine: str, protocol: str, group_label
     builders = {}
     for name, structure in structures.items():
         try:
-            builder = SseWorkChain.get_builder_from_protocol(engine, structure, protocol, **builder_inputs)
+            builder = SseWorkChain.get_builder_from_protocol(code, structure, protocol, **builder_inputs)
             SseWorkChain.spec().inputs.validate(builder._inputs(prune=True))  # what the launch would refuse
         except ValueError as exception:
             raise click.ClickException(f'{name}: {exception}') from exception
@@ -50,6 +51,16 @@ def build_sse_builders(structures: dict, engine: str, protocol: str, group_label
         builder.metadata.label = name
         builders[name] = builder
     return builders
+
+
+def engine_of_code_or_none(code) -> str | None:
+    """The engine ``code`` runs, or None for a code of neither engine (the builder says why then)."""
+    from ..workflows.protocols.builders import engine_of_code
+
+    try:
+        return engine_of_code(code)
+    except ValueError:
+        return None
 
 
 def require_daemon(profile) -> None:
@@ -66,12 +77,12 @@ def require_daemon(profile) -> None:
     click.echo('Warning: the daemon is not running: the work is queued until `verdi daemon start`.')
 
 
-def submit_sse(structures: dict, engine: str, protocol: str, group_label: str, **builder_inputs) -> dict:
+def submit_sse(structures: dict, code, protocol: str, group_label: str, **builder_inputs) -> dict:
     """Submit one ``SseWorkChain`` per structure (see :func:`build_sse_builders`); return the nodes by name."""
     from aiida import engine as aiida_engine
     from aiida.manage import get_manager
 
-    builders = build_sse_builders(structures, engine, protocol, group_label, **builder_inputs)
+    builders = build_sse_builders(structures, code, protocol, group_label, **builder_inputs)
     require_daemon(get_manager().get_profile())
     nodes = {}
     for name, builder in builders.items():
@@ -80,7 +91,7 @@ def submit_sse(structures: dict, engine: str, protocol: str, group_label: str, *
     return nodes
 
 
-def launch_fates(fates: list, engine: str, protocol: str, group_label: str, mobile_species, **builder_inputs) -> None:
+def launch_fates(fates: list, code, protocol: str, group_label: str, mobile_species, **builder_inputs) -> None:
     """Build (and so check) an ``SseWorkChain`` per CIF that was not refused; a builder that fails refuses its CIF
     (``fate.detail`` says why) and the others go on. The builders are kept on the fates (``fate.builder``)."""
     from aiida import orm
@@ -93,7 +104,7 @@ def launch_fates(fates: list, engine: str, protocol: str, group_label: str, mobi
         try:
             structure = orm.StructureData(pymatgen=fate.structure)  # disordered as read: the workchain orders it
             builder = SseWorkChain.get_builder_from_protocol(
-                engine, structure, protocol, mobile_species=mobile_species, **builder_inputs
+                code, structure, protocol, mobile_species=mobile_species, **builder_inputs
             )
             SseWorkChain.spec().inputs.validate(builder._inputs(prune=True))  # what the launch would refuse
         except ValueError as exception:
@@ -127,7 +138,13 @@ def ase_model_node(potentials: tuple[str, ...], model: str | None, device: str):
 @click.command('launch')
 @click.argument('folder', type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
 @click.option('-p', '--profile', 'profile_name', help='AiiDA profile (default: the default profile).')
-@click.option('--protocol', default='fast', show_default=True, type=click.Choice(['fast', 'balanced', 'stringent']))
+@click.option(
+    '--protocol',
+    default='fast',
+    show_default=True,
+    type=click.Choice(['fast', 'balanced', 'stringent']),
+    help="The command's default is the demo's `fast`, a first look; the Python API's is `balanced` (screening).",
+)
 @click.option('--engine', default='ase', show_default=True, type=click.Choice(['ase', 'vasp']))
 @click.option(
     '-G', '--group', 'group_label', default='superionic-screening', show_default=True, help='Group of the results.'
@@ -230,24 +247,29 @@ def submit_fates(
     force=False,
 ) -> None:
     """The engine's inputs, a builder per CIF not refused (:func:`launch_fates`), the runs launched before found
-    (reused unless ``force``), then the submissions, each marked with its launch key."""
+    (reused unless ``force``), then the submissions, each marked with its launch key.
+
+    ``SUPERIONIC_TEST_SIZE=1`` in the environment asks for the ``test_size`` preset of every builder (the
+    documentation's tests run the command so); the builders themselves never read the environment.
+    """
     from aiida.engine import submit as engine_submit
 
+    from ..workflows.sse_builder import preset_from_environment
     from .profiles import load_code_or_exit, load_profile_or_exit
 
     profile = load_profile_or_exit(profile_name)
-    inputs: dict = {'accept_cost': accept_cost}
+    inputs: dict = {'preset': preset_from_environment(), 'accept_cost': accept_cost}
     if engine == 'ase':
         from .setup import ensure_localhost_python_code
 
-        inputs['code'] = load_code_or_exit(code_label) if code_label else ensure_localhost_python_code()
+        code = load_code_or_exit(code_label) if code_label else ensure_localhost_python_code()
         inputs['model'] = ase_model_node(potentials, model, device)
     else:
         if not code_label or not potential_family or not potentials:
             raise click.ClickException(
                 'the VASP engine needs --code, --potential-family and --potential ELEMENT=POTCAR'
             )
-        inputs['code'] = load_code_or_exit(code_label)
+        code = load_code_or_exit(code_label)
         inputs['potential_family'] = potential_family
         malformed = [item for item in potentials if '=' not in item]
         if malformed:
@@ -255,7 +277,11 @@ def submit_fates(
         inputs['potential_mapping'] = dict(item.split('=', 1) for item in potentials)
         if code_gamma_label:
             inputs['code_gamma'] = load_code_or_exit(code_gamma_label, '--code-gamma')
-    launch_fates(fates, engine, protocol, group_label, mobile_species, **inputs)
+    if (plugin := code.default_calc_job_plugin) and engine_of_code_or_none(code) != engine:
+        raise click.ClickException(
+            f'--code {code.full_label} runs `{plugin}` jobs, not those of --engine {engine}: give a code of that engine'
+        )
+    launch_fates(fates, code, protocol, group_label, mobile_species, **inputs)
     keys = {}
     for fate in fates:
         if fate.fate == REFUSED:

@@ -64,17 +64,21 @@ def overrides_text(overrides: Mapping | str | None) -> str:
     return json.dumps(pruned_overrides(overrides), sort_keys=True, default=str)
 
 
-def protocol_label(protocol: str, overrides: Mapping | None, test_size: bool = False) -> str:
-    """The protocol as a row records it: ``fast``, ``fast+overrides`` (any override), ``fast+test-size``.
+def protocol_label(
+    protocol: str, overrides: Mapping | None, test_size: bool = False, preset_label: str | None = None
+) -> str:
+    """The protocol as a row records it: ``fast``, ``fast+overrides`` (any override), ``fast+test-size`` (a preset).
 
-    A run whose MD was shortened by an override is not a run of the protocol: the label says so,
+    A run whose MD was shortened by an override or a preset is not a run of the protocol: the label says so,
     so that it never pools with real ones unnoticed, and the overrides are stored with the row.
     """
     label = protocol
     if pruned_overrides(overrides):
         label += '+overrides'
     if test_size:
-        label += '+test-size'
+        preset_label = 'test-size'
+    if preset_label:
+        label += f'+{preset_label}'
     return label
 
 

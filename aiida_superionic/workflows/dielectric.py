@@ -6,6 +6,8 @@ it before anything runs. In the table they are then absent (None, NaN in pandas)
 
 from __future__ import annotations
 
+import pathlib
+
 from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
@@ -13,6 +15,7 @@ from ..calculations.functions.compute_structural_descriptors import compute_stru
 from ..common.structure_checks import validate_structure
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
+from .protocols.utils import PROTOCOL_FOLDER
 from .task import task_parameters
 
 #: Why the ASE engine is refused (also in the docs).
@@ -37,7 +40,10 @@ class DielectricWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkCha
     """DFPT (Born effective charges, ion-clamped ε∞) and a static run (band gap) of one structure, in parallel,
     then the structural–compositional descriptors with these DFT quantities filled in."""
 
-    _protocol_name = 'dielectric'
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        """Return the path of the protocol file, ``protocols/dielectric.yaml``."""
+        return PROTOCOL_FOLDER / 'dielectric.yaml'
 
     @classmethod
     def define(cls, spec):

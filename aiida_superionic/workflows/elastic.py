@@ -3,6 +3,8 @@ mechanical–elastic descriptors."""
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
@@ -18,6 +20,7 @@ from ..common.structure_checks import validate_structure
 from ..descriptors.elastic_fit import strain_deformations
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
+from .protocols.utils import PROTOCOL_FOLDER
 from .task import task_parameters
 
 #: Relative asymmetry of the fit (max |C_ij − C_ji| / max |C_ij|) above which the report warns.
@@ -97,7 +100,10 @@ class ElasticWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
     mechanically stable is output all the same, for inspection, with exit status 410.
     """
 
-    _protocol_name = 'elastic'
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        """Return the path of the protocol file, ``protocols/elastic.yaml``."""
+        return PROTOCOL_FOLDER / 'elastic.yaml'
 
     @classmethod
     def define(cls, spec):

@@ -7,6 +7,7 @@ its builders (from a protocol, or to continue a run) in ``md_builder``.
 from __future__ import annotations
 
 import math
+import pathlib
 
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
@@ -27,6 +28,7 @@ from .ase_segment import AseMdSegmentWorkChain
 from .builder_checks import validate_temperature_port
 from .md_builder import MdBuilderMixin
 from .md_checks import validate_inputs, validate_non_negative, validate_positive
+from .protocols.utils import PROTOCOL_FOLDER
 from .segment import whole_write_intervals
 from .vasp_segment import VaspMdSegmentWorkChain
 
@@ -66,7 +68,10 @@ class MdWorkChain(MdBuilderMixin, WorkChain):
     τmax/2 ≤ τ ≤ τmax (López et al., Mater. Horiz. 10, 1757, 2023).
     """
 
-    _protocol_name = 'md'
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        """Return the path of the protocol file, ``protocols/md.yaml``."""
+        return PROTOCOL_FOLDER / 'md.yaml'
 
     @classmethod
     def define(cls, spec):

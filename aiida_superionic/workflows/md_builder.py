@@ -1,4 +1,4 @@
-"""How the inputs of an ``MdWorkChain`` are built: from a protocol of ``md.yaml`` on the ASE or VASP engine, or
+"""How the inputs of an ``MdWorkChain`` are built: from a protocol of ``md.yaml`` on the engine of the code, or
 from an earlier run whose finished segments the new one continues."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from aiida import orm
 
 from .builder_checks import checked_builder_arguments
 from .engines import refuse_structure
+from .protocols.builders import EngineInputs
 from .protocols.utils import ProtocolMixin
 
 
@@ -19,45 +20,48 @@ class MdBuilderMixin(ProtocolMixin):
         cls,
         code: orm.AbstractCode,
         structure: orm.StructureData,
-        temperature: float,
         protocol: str | None = None,
         overrides: dict | None = None,
-        model: orm.Dict | None = None,
         options: dict | None = None,
         *,
-        engine: str = 'ase',
-        code_gamma: orm.AbstractCode | None = None,
-        potential_family: str | None = None,
-        potential_mapping: dict | None = None,
-        potential: str | None = None,
-        device: str | None = None,
+        temperature: float | None = None,
+        **kwargs,
     ):
-        """Return a builder for an MD at ``temperature`` (K) from a protocol, on the ASE engine (default) or VASP.
+        """Return a builder for an MD at ``temperature`` (K) from a protocol, on the engine of ``code``.
 
-        :param code: the Python code that runs ``AseCalculation`` (``aiida-superionic setup`` makes one), or the
-            VASP code (``vasp_std``).
+        :param code: the Python code that runs ``AseCalculation`` (``aiida-superionic setup`` makes one): the ASE
+            engine; or a VASP code (``vasp_std``): the VASP engine.
         :param structure: the simulation cell.
-        :param temperature: thermostat temperature in K.
-        :param protocol: ``fast``, ``balanced`` (default) or ``stringent``.
+        :param protocol: ``fast``, ``balanced`` or ``stringent``; ``get_default_protocol()`` when None.
         :param overrides: inputs changed on top of the protocol (nested dict, same keys).
-        :param model: ASE: the ``model`` node; CHGNet by default.
-        :param potential: ASE: instead of ``model``, a potential by name (``aiida-superionic potentials``), e.g.
-            ``sevenn``; ``device`` where it runs (``cpu``, the default, ``cuda`` or ``auto``).
         :param options: ``metadata.options`` of the calculations, merged on the protocol's.
-        :param engine: ``ase`` or ``vasp``.
-        :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-point-only MD (the default k-points).
-        :param potential_family: VASP: the POTCAR family; ``potential_mapping`` the POTCAR of each element.
-        :raises ValueError: for an unknown protocol, override key or engine, or options the engine cannot take.
+        :param temperature: thermostat temperature in K (required, a keyword).
+        :param kwargs: the engine's options (:meth:`EngineInputs.from_code`): ``model`` (CHGNet by default), or
+            ``potential`` and ``device``, on ASE; ``potential_family``, ``potential_mapping``, ``code_gamma`` (a
+            ``vasp_gam`` for the Γ-point-only MD) and ``dispersion``, ``hubbard_u``, ``spin_polarized`` on VASP.
+        :raises ValueError: for no temperature, a code of neither engine, an unknown protocol or override key, or
+            options the engine cannot take.
         """
-        from ..engines.ase import resolve_model
-
+        if isinstance(protocol, int | float) and not isinstance(protocol, bool):
+            raise ValueError(
+                f'`protocol` is a protocol name, got the number {protocol!r}: the temperature is a keyword, '
+                f'get_builder_from_protocol(code, structure, temperature={protocol!r})'
+            )
+        if temperature is None:
+            raise ValueError('`temperature` is missing: give the MD temperature in K, e.g. temperature=700.0')
         structure = checked_builder_arguments(structure, overrides, code)
-        model = resolve_model(engine, model, potential, device)
-        refuse_structure(structure, engine, model)
-        inputs = cls.get_protocol_inputs(protocol, overrides)
+        engine = EngineInputs.from_code(code, **kwargs)
+        builder = cls._builder_from_inputs(engine, structure, cls.get_protocol_inputs(protocol, overrides), options)
+        builder.temperature = orm.Float(temperature)
+        return builder
+
+    @classmethod
+    def _builder_from_inputs(cls, engine: EngineInputs, structure: orm.StructureData, inputs: dict, options=None):
+        """A builder from protocol ``inputs`` already merged, without the temperature (the ``SseWorkChain`` sets one
+        per run)."""
+        refuse_structure(structure, engine.engine, engine.model)
         builder = cls.get_builder()
         builder.structure = structure
-        builder.temperature = orm.Float(temperature)
         builder.timestep = orm.Float(inputs['timestep'])
         builder.steps = orm.Int(inputs['steps'])
         builder.equilibration_steps = orm.Int(inputs['equilibration_steps'])
@@ -74,27 +78,20 @@ class MdBuilderMixin(ProtocolMixin):
         builder.max_energy_drift = orm.Float(inputs['max_energy_drift'])
         builder.max_lindemann_ratio = orm.Float(inputs['max_lindemann_ratio'])
         builder.analysis_settings = orm.Dict(inputs['analysis_settings'])
-        builder.engine = orm.Str(engine)
-        if engine == 'ase':
-            if potential_family or potential_mapping or code_gamma:
-                raise ValueError('potentials and `code_gamma` are VASP options; the ASE engine takes a model')
-            builder.ase.code = code
-            builder.ase.model = model
+        builder.engine = orm.Str(engine.engine)
+        if engine.engine == 'ase':
+            builder.ase.code = engine.code
+            builder.ase.model = engine.model
             builder.ase.metadata.options = {**inputs['ase']['metadata']['options'], **(options or {})}
-        elif engine == 'vasp':
-            if model is not None:
-                raise ValueError('`model` is an ASE option; VASP takes potentials and INCAR settings')
-            if not potential_family or not potential_mapping:
-                raise ValueError('the VASP engine needs `potential_family` and `potential_mapping`')
-            builder.vasp.code = code
-            if code_gamma is not None:
-                builder.vasp.code_gamma = code_gamma
-            builder.vasp.potential_family = orm.Str(potential_family)
-            builder.vasp.potential_mapping = orm.Dict(potential_mapping)
-            builder.vasp.incar = orm.Dict(inputs['vasp']['incar'])
-            builder.vasp.options = orm.Dict({**inputs['vasp']['options'], **(options or {})})
         else:
-            raise ValueError(f'unknown engine {engine!r}: choose `ase` or `vasp`')
+            builder.vasp.code = engine.code
+            if engine.code_gamma is not None:
+                builder.vasp.code_gamma = engine.code_gamma
+            builder.vasp.potential_family = orm.Str(engine.potential_family)
+            builder.vasp.potential_mapping = orm.Dict(engine.potential_mapping)
+            # The MD with the same functional as the zero-temperature tasks (DFT+U made for the MD cell here).
+            builder.vasp.incar = orm.Dict({**inputs['vasp']['incar'], **engine.electronic_incar(structure)})
+            builder.vasp.options = orm.Dict({**inputs['vasp']['options'], **(options or {})})
         return builder
 
     @classmethod

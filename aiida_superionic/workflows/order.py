@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
@@ -11,6 +13,7 @@ from ..common.structure_checks import validate_structure_or_disordered
 from ..structures.ordering import order_structure
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
+from .protocols.utils import PROTOCOL_FOLDER
 from .task import task_parameters
 
 
@@ -65,7 +68,10 @@ class OrderWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain):
     recorded in ``ordering``. An ordered structure passes through as one candidate.
     """
 
-    _protocol_name = 'order'
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        """Return the path of the protocol file, ``protocols/order.yaml``."""
+        return PROTOCOL_FOLDER / 'order.yaml'
 
     @classmethod
     def define(cls, spec):

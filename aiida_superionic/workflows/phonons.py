@@ -7,6 +7,8 @@ aiida-phonopy's ``PhonopyWorkChain`` makes the displaced supercells and gathers 
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 from aiida import orm
 from aiida.engine import ToContext, if_
@@ -17,6 +19,7 @@ from ..calculations.functions.compute_gamma_phonons import compute_gamma_phonons
 from ..common.structure_checks import validate_structure
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
 from .protocols.builders import ZeroTemperatureProtocolMixin
+from .protocols.utils import PROTOCOL_FOLDER
 from .task import ENGINE_TASKS, task_parameters
 
 #: Label of the undisplaced supercell: its residual forces are subtracted from the others'.
@@ -55,7 +58,10 @@ class PhononsWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, PhonopyWor
     paper's.
     """
 
-    _protocol_name = 'phonons'
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        """Return the path of the protocol file, ``protocols/phonons.yaml``."""
+        return PROTOCOL_FOLDER / 'phonons.yaml'
 
     @classmethod
     def define(cls, spec):

@@ -12,6 +12,8 @@ restart reuses and the group bookkeeping in ``sse_restart``.
 
 from __future__ import annotations
 
+import pathlib
+
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_, while_
@@ -26,6 +28,7 @@ from .builder_checks import validate_temperatures_port
 from .engines import TaskEngineMixin, describe_process, diagonal_supercell_validator
 from .md import MdWorkChain
 from .order import OrderWorkChain
+from .protocols.utils import PROTOCOL_FOLDER
 from .sse_builder import SseBuilderMixin
 from .sse_restart import REUSED_RESULTS, file_in_group, stored_segments
 from .sse_roles import (
@@ -53,7 +56,10 @@ class SseWorkChain(SseBuilderMixin, TaskEngineMixin, WorkChain):
     structural descriptors that cannot be computed (407) stop it.
     """
 
-    _protocol_name = 'sse'
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        """Return the path of the protocol file, ``protocols/sse.yaml``."""
+        return PROTOCOL_FOLDER / 'sse.yaml'
 
     @classmethod
     def define(cls, spec):

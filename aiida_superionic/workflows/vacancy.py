@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 
@@ -21,6 +23,7 @@ from .engines import (
 )
 from .phonons import supercell_for_length
 from .protocols.builders import ZeroTemperatureProtocolMixin
+from .protocols.utils import PROTOCOL_FOLDER
 from .task import task_parameters
 
 
@@ -58,7 +61,10 @@ class VacancyWorkChain(TaskEngineMixin, ZeroTemperatureProtocolMixin, WorkChain)
     NELECT changed by q = −nominal charge) adds q·ε_VBM (Fermi level at the valence-band maximum).
     """
 
-    _protocol_name = 'vacancy'
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        """Return the path of the protocol file, ``protocols/vacancy.yaml``."""
+        return PROTOCOL_FOLDER / 'vacancy.yaml'
 
     @classmethod
     def define(cls, spec):

@@ -22,11 +22,12 @@ import numpy as np
 #: there (``engines.vasp.stronger_electronic_settings``). Gaussian smearing of 0.05 eV suits the insulators the
 #: plugin is for and is what VASP recommends when the character of the system is not known. ENCUT has no
 #: default here: it belongs to the POTCARs and the study (the paper used 750 eV), give it in ``vasp.incar``.
+#: NELM is not set here either (VASP's own 60 for a task built by hand): the protocols give it (``engines.yaml``,
+#: 120), and a second default in Python with another value would be a second answer to one question.
 DEFAULT_TASK_ELECTRONIC_INCAR = {
     'prec': 'Accurate',
     'algo': 'Normal',
     'ediff': 1.0e-6,
-    'nelm': 60,
     'nelmin': 4,
     'ismear': 0,
     'sigma': 0.05,

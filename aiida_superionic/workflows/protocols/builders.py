@@ -1,57 +1,58 @@
-"""Builders of the zero-temperature workchains from a protocol, on either engine.
+"""What every ``get_builder_from_protocol`` shares: the engine inferred from the code, with the options that engine
+takes (:class:`EngineInputs`), and the builders of the zero-temperature workchains on either engine.
 
-A workchain's protocol is its own file (``elastic.yaml``, ``phonons.yaml``, ``vacancy.yaml``) over the
-engine settings of ``engines.yaml`` for the same protocol name; ``overrides`` change any of them, and
-an unknown key is refused. The electronic options that depend on the material rather than on the
-accuracy wanted (D3 dispersion, DFT+U, spin polarisation) are arguments, VASP only.
+Every builder has one signature, that of aiida-quantumespresso:
+``get_builder_from_protocol(code, structure, protocol=None, overrides=None, options=None, **kwargs)``. The engine is
+the code's: a code of ``superionic.ase`` jobs runs the ASE engine, a code of aiida-vasp (``vasp.*``) or of
+``superionic.vasp.*`` runs VASP. The keyword arguments are the engine's: ``model`` (or ``potential`` and ``device``)
+on ASE; ``potential_family``, ``potential_mapping``, ``code_gamma`` and the electronic options that depend on the
+material rather than on the accuracy wanted (D3 dispersion, DFT+U, spin polarisation) on VASP.
+
+A zero-temperature workchain's protocol is its own file (``elastic.yaml``, ``phonons.yaml``, ...) over the engine
+settings of ``engines.yaml`` for the same protocol name; ``overrides`` change any of them, and an unknown key is
+refused.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 
 import yaml
 from aiida import orm
 
 from ..builder_checks import checked_builder_arguments
-from .utils import PROTOCOL_FOLDER, ProtocolMixin, recursive_merge
+from .utils import PROTOCOL_FOLDER, ProtocolMixin, protocol_values, union
 
 #: D3 dispersion corrections by name: VASP's IVDW (Grimme's D3 with zero damping, and with Becke–Johnson damping).
 DISPERSION_IVDW = {'d3': 11, 'd3bj': 12}
 
-
-def union(base: dict, extra: dict) -> dict:
-    """``base`` with ``extra`` merged in recursively, new keys allowed (two protocol files into one)."""
-    merged = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = union(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+#: The engine settings of the zero-temperature workchains, per protocol, under each workchain's own file.
+ENGINES_PROTOCOL_FILE = PROTOCOL_FOLDER / 'engines.yaml'
 
 
-def _protocol_values(data: dict, protocol: str) -> dict:
-    if protocol not in data['protocols']:
-        raise ValueError(f'unknown protocol {protocol!r}: choose one of {sorted(data["protocols"])}')
-    changes = {key: value for key, value in data['protocols'][protocol].items() if key != 'description'}
-    return union(data['default_inputs'], changes)
+def engine_protocol_inputs(protocol: str) -> dict:
+    """The engine settings of ``protocol`` in ``engines.yaml`` (the ``ase`` and ``vasp`` namespaces of the tasks).
 
-
-def load_protocol(name: str) -> dict:
-    with open(PROTOCOL_FOLDER / f'{name}.yaml', encoding='utf-8') as handle:
-        return yaml.safe_load(handle)
-
-
-def zero_temperature_protocol_inputs(workchain_protocol: str, protocol: str | None, overrides: dict | None) -> dict:
-    """Return the inputs of ``protocol`` for a zero-temperature workchain: its file over ``engines.yaml``.
-
-    :raises ValueError: for an unknown protocol or an unknown override key (named with its dotted path).
+    :raises ValueError: for an unknown protocol name.
     """
-    own = load_protocol(workchain_protocol)
-    protocol = protocol or own['default_protocol']
-    inputs = union(_protocol_values(load_protocol('engines'), protocol), _protocol_values(own, protocol))
-    return recursive_merge(inputs, overrides or {})
+    with open(ENGINES_PROTOCOL_FILE, encoding='utf-8') as handle:
+        return protocol_values(yaml.safe_load(handle), protocol)
+
+
+def engine_of_code(code: orm.AbstractCode) -> str:
+    """The engine a code runs: ``ase`` for ``superionic.ase`` jobs, ``vasp`` for aiida-vasp's or ours.
+
+    :raises ValueError: naming the code's plugin when it is neither.
+    """
+    plugin = code.default_calc_job_plugin or ''
+    if plugin == 'superionic.ase':
+        return 'ase'
+    if plugin.startswith(('vasp.', 'superionic.vasp')):
+        return 'vasp'
+    raise ValueError(
+        f'the code {code.full_label} runs `{plugin or "no default plugin"}` jobs: give a code of `superionic.ase` '
+        '(the ASE engine; `aiida-superionic setup` makes one) or of VASP (`vasp.vasp`)'
+    )
 
 
 def electronic_options_incar(
@@ -82,99 +83,148 @@ def electronic_options_incar(
     return incar
 
 
-def zero_temperature_builder(
-    process_class,
-    engine: str,
-    structure: orm.StructureData,
-    protocol: str | None = None,
-    overrides: dict | None = None,
-    *,
-    code: orm.AbstractCode,
-    model: orm.Dict | None = None,
-    potential_family: str | None = None,
-    potential_mapping: dict | None = None,
-    dispersion: str | None = None,
-    hubbard_u: dict | None = None,
-    spin_polarized: bool = False,
-):
-    """Return ``(builder, inputs)``: a builder of ``process_class`` with the structure and the engine filled in,
-    and the protocol inputs for the workchain's own ports (the caller sets those).
+@dataclasses.dataclass(frozen=True)
+class EngineInputs:
+    """The engine of a builder, inferred from its code, with the options of that engine (checked once, here)."""
 
-    :param engine: ``ase`` or ``vasp``.
-    :param code: the Python code of ``AseCalculation`` (``aiida-superionic setup`` makes one) or the VASP code.
-    :param model: ASE only: the ``model`` node, CHGNet by default.
-    :param potential_family: VASP only: the POTCAR family uploaded to aiida-vasp.
-    :param potential_mapping: VASP only: POTCAR per element, e.g. ``{'Li': 'Li_sv', 'N': 'N'}``.
-    :param dispersion: VASP only, see :func:`electronic_options_incar` (also ``hubbard_u``, ``spin_polarized``).
-    :raises ValueError: for an unknown engine, protocol or override key, or options the engine cannot take.
-    """
-    from ..engines import refuse_structure
+    engine: str
+    code: orm.AbstractCode
+    model: orm.Dict | None = None
+    code_gamma: orm.AbstractCode | None = None
+    potential_family: str | None = None
+    potential_mapping: dict | None = None
+    dispersion: str | None = None
+    hubbard_u: dict | None = None
+    spin_polarized: bool = False
 
-    refuse_structure(structure, engine, model)
-    inputs = zero_temperature_protocol_inputs(process_class._protocol_name, protocol, overrides)
-    builder = process_class.get_builder()
-    builder.structure = structure
-    builder.engine = orm.Str(engine)
-    if engine == 'ase':
-        if potential_family or potential_mapping or dispersion or hubbard_u or spin_polarized:
-            raise ValueError(
-                'potentials, dispersion, DFT+U and spin polarisation are VASP options; the ASE engine takes a model'
-            )
-        from ...engines.ase import get_model_node
+    @classmethod
+    def from_code(
+        cls,
+        code: orm.AbstractCode,
+        *,
+        model: orm.Dict | None = None,
+        potential: str | None = None,
+        device: str | None = None,
+        code_gamma: orm.AbstractCode | None = None,
+        potential_family: str | None = None,
+        potential_mapping: dict | None = None,
+        dispersion: str | None = None,
+        hubbard_u: dict | None = None,
+        spin_polarized: bool = False,
+    ) -> EngineInputs:
+        """The engine of ``code`` with its options.
 
-        builder.ase.code = code
-        builder.ase.model = model if model is not None else get_model_node('chgnet')
-        builder.ase.metadata.options = inputs['ase']['metadata']['options']
-    elif engine == 'vasp':
-        if model is not None:
-            raise ValueError('`model` is an ASE option; VASP takes potentials and INCAR settings')
-        if not potential_family or not potential_mapping:
-            raise ValueError('the VASP engine needs `potential_family` and `potential_mapping`')
-        vasp = inputs['vasp']
-        incar = {**vasp['incar'], **electronic_options_incar(structure, dispersion, None, spin_polarized)}
-        builder.vasp.code = code
-        if hubbard_u:  # made per calculation by the task, for the species of each cell
-            builder.vasp.hubbard_u = orm.Dict(hubbard_u)
-        builder.vasp.potential_family = orm.Str(potential_family)
-        builder.vasp.potential_mapping = orm.Dict(potential_mapping)
-        builder.vasp.incar = orm.Dict(incar)
-        builder.vasp.kpoints_spacing = orm.Float(vasp['kpoints_spacing'])
-        builder.vasp.options = orm.Dict(vasp['options'])
-    else:
-        raise ValueError(f'unknown engine {engine!r}: choose `ase` or `vasp`')
-    return builder, inputs
+        :param model: ASE: the ``model`` node, CHGNet by default.
+        :param potential: ASE: instead of ``model``, a potential by name (``aiida-superionic potentials``), e.g.
+            ``sevenn``; ``device`` where it runs (``cpu``, the default, ``cuda`` or ``auto``).
+        :param code_gamma: VASP: a ``vasp_gam`` code for the Γ-only MD.
+        :param potential_family: VASP: the POTCAR family uploaded to aiida-vasp; ``potential_mapping`` the POTCAR per
+            element, e.g. ``{'Li': 'Li_sv', 'N': 'N'}``.
+        :param dispersion: VASP: see :func:`electronic_options_incar` (also ``hubbard_u``, ``spin_polarized``).
+        :raises ValueError: for a code of neither engine, or options the engine cannot take.
+        """
+        from ...engines.ase import resolve_model
+
+        engine = engine_of_code(code)
+        if engine == 'ase':
+            if potential_family or potential_mapping or dispersion or hubbard_u or spin_polarized or code_gamma:
+                raise ValueError(
+                    'potentials, `code_gamma`, dispersion, DFT+U and spin polarisation are VASP options; '
+                    'the ASE engine takes a model'
+                )
+        else:
+            if model is not None:
+                raise ValueError('`model` is an ASE option; VASP takes potentials and INCAR settings')
+            if not potential_family or not potential_mapping:
+                raise ValueError('the VASP engine needs `potential_family` and `potential_mapping`')
+            if dispersion is not None and dispersion not in DISPERSION_IVDW:
+                raise ValueError(f'unknown dispersion {dispersion!r}: choose one of {sorted(DISPERSION_IVDW)} or None')
+        return cls(
+            engine=engine,
+            code=code,
+            model=resolve_model(engine, model, potential, device),
+            code_gamma=code_gamma,
+            potential_family=potential_family,
+            potential_mapping=potential_mapping,
+            dispersion=dispersion,
+            hubbard_u=hubbard_u,
+            spin_polarized=spin_polarized,
+        )
+
+    def electronic_incar(self, structure: orm.StructureData, with_hubbard_u: bool = True) -> dict:
+        """The INCAR tags of the material-dependent electronic options (none on ASE)."""
+        if self.engine != 'vasp':
+            return {}
+        hubbard_u = self.hubbard_u if with_hubbard_u else None
+        return electronic_options_incar(structure, self.dispersion, hubbard_u, self.spin_polarized)
+
+
+def set_task_engine(builder, engine: EngineInputs, inputs: dict, options: dict | None = None) -> None:
+    """Fill ``engine`` and its namespace of a workchain that runs tasks (``TaskEngineMixin``) from the protocol
+    ``inputs`` (those of ``engines.yaml``), with ``options`` merged on the protocol's ``metadata.options``."""
+    builder.engine = orm.Str(engine.engine)
+    if engine.engine == 'ase':
+        builder.ase.code = engine.code
+        builder.ase.model = engine.model
+        builder.ase.metadata.options = {**inputs['ase']['metadata']['options'], **(options or {})}
+        return
+    vasp = inputs['vasp']
+    builder.vasp.code = engine.code
+    if engine.hubbard_u:  # made per calculation by the task, for the species of each cell
+        builder.vasp.hubbard_u = orm.Dict(engine.hubbard_u)
+    builder.vasp.potential_family = orm.Str(engine.potential_family)
+    builder.vasp.potential_mapping = orm.Dict(engine.potential_mapping)
+    builder.vasp.incar = orm.Dict({**vasp['incar'], **engine.electronic_incar(builder.structure, False)})
+    builder.vasp.kpoints_spacing = orm.Float(vasp['kpoints_spacing'])
+    builder.vasp.options = orm.Dict({**vasp['options'], **(options or {})})
 
 
 class ZeroTemperatureProtocolMixin(ProtocolMixin):
-    """``get_builder_from_protocol(engine, structure, protocol, overrides, ...)`` for a zero-temperature workchain.
+    """``get_builder_from_protocol`` of a zero-temperature workchain: its protocol file over ``engines.yaml``.
 
-    The workchain names its file in ``_protocol_name`` and sets its own ports from the protocol's values in
+    The workchain names its file in ``get_protocol_filepath`` and sets its own ports from the protocol's values in
     ``_apply_protocol(builder, inputs)``.
     """
 
     @classmethod
-    def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict:
-        return zero_temperature_protocol_inputs(cls._protocol_name, protocol, overrides)
+    def _protocol_values(cls, protocol: str) -> dict:
+        return union(engine_protocol_inputs(protocol), super()._protocol_values(protocol))
 
     @classmethod
     def get_builder_from_protocol(
         cls,
-        engine: str,
+        code: orm.AbstractCode,
         structure: orm.StructureData,
         protocol: str | None = None,
         overrides: dict | None = None,
-        **engine_inputs,
+        options: dict | None = None,
+        **kwargs,
     ):
-        """Return a builder for ``structure`` on ``engine`` from a protocol (``fast``, ``balanced``, ``stringent``).
+        """Return a builder for ``structure`` on the engine of ``code`` from a protocol (``fast``, ``balanced``,
+        ``stringent``; ``get_default_protocol()`` when None).
 
-        ``engine_inputs`` are those of :func:`zero_temperature_builder`: ``code`` and, on ASE, ``model``; on VASP,
-        ``potential_family``, ``potential_mapping`` and the electronic options ``dispersion``, ``hubbard_u``,
-        ``spin_polarized``. ``overrides`` change any protocol value (nested, same keys as the YAML files).
-
-        :raises ValueError: for an unknown engine, protocol or override key, or options the engine cannot take.
+        :param code: the Python code of ``AseCalculation`` (``aiida-superionic setup`` makes one) or the VASP code.
+        :param overrides: any protocol value changed (nested, same keys as the YAML files).
+        :param options: ``metadata.options`` of the calculations, merged on the protocol's.
+        :param kwargs: the engine's options, those of :meth:`EngineInputs.from_code`: ``model`` (or ``potential``
+            and ``device``) on ASE; ``potential_family``, ``potential_mapping``, ``dispersion``, ``hubbard_u``,
+            ``spin_polarized`` on VASP.
+        :raises ValueError: for a code of neither engine, an unknown protocol or override key, or options the engine
+            cannot take.
         """
-        structure = checked_builder_arguments(structure, overrides, engine_inputs.get('code'))
-        builder, inputs = zero_temperature_builder(cls, engine, structure, protocol, overrides, **engine_inputs)
+        structure = checked_builder_arguments(structure, overrides, code)
+        engine = EngineInputs.from_code(code, **kwargs)
+        return cls._builder_from_inputs(engine, structure, cls.get_protocol_inputs(protocol, overrides), options)
+
+    @classmethod
+    def _builder_from_inputs(cls, engine: EngineInputs, structure: orm.StructureData, inputs: dict, options=None):
+        """A builder from protocol ``inputs`` already merged (the ``SseWorkChain`` builds its children this way)."""
+        from ..engines import refuse_structure
+
+        refuse_structure(structure, engine.engine, engine.model)
+        builder = cls.get_builder()
+        builder.structure = structure
+        set_task_engine(builder, engine, inputs, options)
         cls._apply_protocol(builder, inputs)
         return builder
 
