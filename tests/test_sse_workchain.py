@@ -216,3 +216,28 @@ def test_the_budget_refusal_the_docs_show_is_the_one_the_builder_gives(aiida_pro
         )
     page = (pathlib.Path(__file__).parents[1] / 'docs' / 'source' / 'topics' / 'protocols.md').read_text()
     assert f'  {refused.value}\n' in page
+
+
+def test_on_a_workstation_the_md_runs_at_once_are_the_cores_over_each_run_s_threads(
+    aiida_profile, python_code, generate_structure, monkeypatch
+):
+    """A protocol that runs every MD at once (for a cluster's queue) gets, on this machine's direct scheduler, as many
+    runs at once as the cores allow: balanced runs of 2 threads on 2 cores one at a time, fast's own limit kept."""
+    from aiida_superionic.engines.ase import get_model_node
+
+    li3n = generate_structure('li3n', repeat=1, vacancy=False)
+    lennard_jones = get_model_node('lj')
+    monkeypatch.setattr('os.cpu_count', lambda: 2)
+    balanced = SseWorkChain.get_builder_from_protocol(python_code, li3n, 'balanced', model=lennard_jones)
+    assert balanced.max_concurrent_md.value == 1
+    monkeypatch.setattr('os.cpu_count', lambda: 16)
+    assert (
+        SseWorkChain.get_builder_from_protocol(
+            python_code, li3n, 'balanced', model=lennard_jones
+        ).max_concurrent_md.value
+        == 8
+    )
+    assert (
+        SseWorkChain.get_builder_from_protocol(python_code, li3n, 'fast', model=lennard_jones).max_concurrent_md.value
+        == 2
+    )

@@ -117,7 +117,6 @@ class SseBuilderMixin(ProtocolMixin):
         builder.vacancy_fraction = orm.Float(inputs['vacancy_fraction'])
         builder.md_supercell_matrix = orm.List(supercell_for_length(structure, inputs['md_supercell_min_length']))
         builder.seed = orm.Int(inputs['seed'])
-        # A limit for one workstation's cores (the ASE engine on localhost); a cluster's queue needs none.
         builder.max_concurrent_md = orm.Int(inputs['max_concurrent_md'] if engine.engine == 'ase' else 0)
         builder.relax_max_force = orm.Float(inputs['relax_max_force'])
         preset_label = cls.get_preset_overrides(preset)['label'] if preset else None
@@ -136,6 +135,8 @@ class SseBuilderMixin(ProtocolMixin):
             builder.phonons.dielectric = orm.Bool(False)
         md = cls._child(MdWorkChain, 'md', engine, structure, protocol, inputs, options)
         builder.md = _builder_inputs(md, exclude=('structure', 'temperature', 'engine', 'mobile_species'))
+        if engine.engine == 'ase' and not builder.max_concurrent_md.value:
+            builder.max_concurrent_md = orm.Int(workstation_md_limit(code, md))
         md_steps = {name: md[name].value for name in ('steps', 'equilibration_steps', 'max_steps') if name in md}
         cost = plan_md_cost(
             len(structure.sites),
@@ -171,6 +172,21 @@ class SseBuilderMixin(ProtocolMixin):
         for name, value in changes.items():
             builder[name] = value
         return builder
+
+
+def workstation_md_limit(code: orm.AbstractCode, md) -> int:
+    """How many MD runs of builder ``md`` fit at once on the computer of ``code``: with no queue (the direct scheduler
+    on this machine) its cores over the threads of a run, at least one; 0 (no limit) where a queue schedules them.
+
+    Runs beyond the cores do not only share them: torch's threads spin and contend, and six runs of two threads on
+    two cores went ten times slower than one after the other.
+    """
+    computer = code.computer
+    if computer is None or computer.scheduler_type != 'core.direct' or computer.transport_type != 'core.local':
+        return 0
+    resources = md.ase.metadata.options.resources
+    threads = resources.get('num_cores_per_mpiproc') or resources.get('num_mpiprocs_per_machine') or 1
+    return max(1, (os.cpu_count() or 1) // int(threads))
 
 
 def _builder_inputs(builder, exclude: tuple[str, ...]) -> dict:
