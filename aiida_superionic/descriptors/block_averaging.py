@@ -1,5 +1,6 @@
-"""The uncertainty of D by block averaging with the same relative fit window. Why this estimator, and its
-limits: :mod:`.transport`."""
+"""The uncertainties of D: the spread over the mobile ions (tracer D) and block averaging with the same
+relative fit window (collective D_σ, and the tracer D of a single mobile ion). Why these estimators, the
+rule that picks one, and their limits: :mod:`.transport`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from .constants import ONE_SIGMA_PROBABILITY
 from .msd import compute_msd, fit_diffusion_coefficient, paper_fit_window
 from .msd_tensor import compute_collective_msd
 
-#: Default number of consecutive blocks for the uncertainties (5: blocks of 20–40 ps for the
+#: Default number of consecutive blocks for the block uncertainties (5: blocks of 20–40 ps for the
 #: paper's 100–200 ps runs, so their fit windows of 5–20 ps stay in the diffusive regime).
 DEFAULT_BLOCKS = 5
+
+#: ``diffusion_uncertainty_method`` of a tracer σ from the spread of the per-ion D (≥ 2 mobile ions).
+ION_SPREAD = 'ion_spread'
+
+#: ``diffusion_uncertainty_method`` of a tracer σ from consecutive blocks (a single mobile ion).
+BLOCK_AVERAGING = 'blocks'
 
 
 # -------------------------------------------------------------------------------------------------
@@ -74,6 +81,67 @@ class BlockAnalysis:
     def collective_diffusion_coefficient_std_cm2_s(self) -> float:
         """Calibrated 1σ (68.27 % half-width) of the full run's collective D_σ in cm²/s."""
         return one_sigma_half_width(self.collective_diffusion_coefficients_cm2_s)
+
+
+@dataclasses.dataclass(frozen=True)
+class IonSpread:
+    """The paper's D of each mobile ion on the full run's window, whose mean is the paper's D.
+
+    :ivar diffusion_coefficients_cm2_s: D of each ion in cm²/s, shape ``(ions,)``: the least-squares
+        slope / 6 of the ion's own MSD (all time origins) over the full run's fit window.
+    :ivar fit_start_ps: start of the fit window in ps (τmax / 2).
+    :ivar fit_end_ps: end of the fit window in ps (τmax).
+    :ivar coverage_factor: the Student-t factor of ``ions − 1`` degrees of freedom.
+    """
+
+    diffusion_coefficients_cm2_s: np.ndarray
+    fit_start_ps: float
+    fit_end_ps: float
+    coverage_factor: float
+
+    @property
+    def ions(self) -> int:
+        """Number of mobile ions."""
+        return int(self.diffusion_coefficients_cm2_s.size)
+
+    @property
+    def diffusion_coefficient_cm2_s(self) -> float:
+        """Mean of the per-ion D: the paper's D of the full run (the fit is linear in the MSD)."""
+        return float(self.diffusion_coefficients_cm2_s.mean())
+
+    @property
+    def diffusion_coefficient_std_cm2_s(self) -> float:
+        """Calibrated 1σ (68.27 % half-width) of the paper's D in cm²/s: ``t · s / √ions``."""
+        return float(one_sigma_half_width(self.diffusion_coefficients_cm2_s) / np.sqrt(self.ions))
+
+
+def ion_spread(positions: np.ndarray, lag_times_ps: np.ndarray, fit_start_ps: float) -> IonSpread:
+    """Fit the paper's D of every mobile ion on the full run's window (σ of their mean: :mod:`.transport`).
+
+    :param positions: unwrapped, drift-corrected positions in Å of the mobile ions,
+        shape ``(frames, ions, 3)``, at least 2 ions.
+    :param lag_times_ps: lag times in ps of the full run's MSD, ``0 .. τmax`` (its last lag ends the window).
+    :param fit_start_ps: start of the full run's fit window in ps.
+    """
+    positions = np.asarray(positions, dtype=float)
+    lag_times_ps = np.asarray(lag_times_ps, dtype=float)
+    ions = positions.shape[1]
+    if ions < 2:
+        raise ValueError(f'a spread over the ions needs at least 2 mobile ions, got {ions}')
+    max_lag = len(lag_times_ps) - 1
+    # One ion at a time through the same FFT MSD as the full run: the memory of one ion's transforms,
+    # the cost of one more MSD pass, and per-ion D whose mean is the full run's D to round-off.
+    values = np.empty(ions)
+    for ion in range(ions):
+        msd = compute_msd(positions[:, ion : ion + 1], max_lag=max_lag).sum(axis=1)
+        values[ion] = fit_diffusion_coefficient(lag_times_ps, msd, fit_start_ps).diffusion_coefficient_cm2_s
+    fit = fit_diffusion_coefficient(lag_times_ps, lag_times_ps, fit_start_ps)  # the window's ends only
+    return IonSpread(
+        diffusion_coefficients_cm2_s=values,
+        fit_start_ps=fit.fit_start_ps,
+        fit_end_ps=fit.fit_end_ps,
+        coverage_factor=student_t_factor(ions - 1),
+    )
 
 
 #: Frames a block needs for the paper's window (τmax = half the block, fit over τmax/2..τmax).
