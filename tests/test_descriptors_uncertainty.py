@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from aiida_superionic.descriptors.block_averaging import block_analysis, ion_spread
+from aiida_superionic.descriptors.block_averaging import ION_BATCH, block_analysis, ion_spread, per_ion_msd
 from aiida_superionic.descriptors.msd import compute_msd, fit_diffusion_coefficient, paper_fit_window
 from aiida_superionic.descriptors.transport import analyse_transport
 
@@ -77,6 +77,17 @@ def test_ion_spread_is_the_paper_fit_of_each_ion_and_its_mean_is_the_paper_d():
     assert isinstance(descriptors['diffusion_coefficient_std_cm2_s'], float)
 
 
+def test_per_ion_msd_is_each_ions_brute_force_msd_in_batches():
+    rng = np.random.default_rng(9)
+    ions = ION_BATCH + 7  # two batches, the second partial
+    positions = gaussian_walkers(rng, 60, ions, 0.01, 0.1) + 1000.0  # far from the origin: centring matters
+    msd = per_ion_msd(positions, 29)
+    for ion in (0, ION_BATCH - 1, ION_BATCH, ions - 1):
+        expected = [np.mean(np.sum((positions[m:, ion] - positions[: 60 - m, ion]) ** 2, axis=-1)) for m in range(30)]
+        np.testing.assert_allclose(msd[:, ion], expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(msd.mean(axis=1), compute_msd(positions, 29).sum(axis=1), rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     ('motion', 'ions', 'realisations'),
     [('gaussian', 2, 400), ('gaussian', 8, 400), ('hopping', 16, 300)],
@@ -126,6 +137,23 @@ def test_a_single_mobile_ion_falls_back_to_blocks_and_too_few_ions_are_refused()
     assert descriptors['uncertainty_blocks'] == 5
     with pytest.raises(ValueError, match='at least 2 mobile ions'):
         ion_spread(np.zeros((20, 1, 3)), *window(20, 0.01))
+
+
+def test_blocks_skip_the_tracer_msd_when_the_ions_give_its_sigma():
+    rng = np.random.default_rng(4)
+    walkers = gaussian_walkers(rng, 500, 6, 0.01, 0.1)
+    full, collective_only = block_analysis(walkers, 0.01), block_analysis(walkers, 0.01, tracer=False)
+    assert np.isnan(collective_only.diffusion_coefficients_cm2_s).all()
+    assert np.isnan(collective_only.diffusion_coefficient_std_cm2_s)
+    np.testing.assert_array_equal(
+        collective_only.collective_diffusion_coefficients_cm2_s, full.collective_diffusion_coefficients_cm2_s
+    )
+    framework = np.broadcast_to(np.array([[1.0, 1.0, 1.0], [8.0, 8.0, 8.0]]), (500, 2, 3))
+    positions = np.concatenate([walkers + 7.0, framework], axis=1) % 15.0
+    symbols, masses = ['Li'] * 6 + ['P'] * 2, np.array([6.94] * 6 + [30.97] * 2)
+    result = analyse_transport(positions, np.eye(3) * 15.0, np.arange(500) * 0.01, symbols, masses, 'Li', 600.0, 1)
+    assert np.isnan(result.blocks.diffusion_coefficients_cm2_s).all()
+    assert np.isfinite(result.collective_diffusion_coefficient_std_cm2_s)
 
 
 # -------------------------------------------------------------------------------------------------

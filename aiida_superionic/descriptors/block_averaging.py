@@ -8,10 +8,11 @@ import dataclasses
 
 import numpy as np
 import scipy.constants
+import scipy.fft
 import scipy.stats
 
-from .constants import ONE_SIGMA_PROBABILITY
-from .msd import compute_msd, fit_diffusion_coefficient, paper_fit_window
+from .constants import A2_PER_PS_TO_CM2_PER_S, DIMENSIONS, ONE_SIGMA_PROBABILITY
+from .msd import TIME_CONTIGUOUS_COLUMN_BATCH, compute_msd, fit_diffusion_coefficient, paper_fit_window
 from .msd_tensor import compute_collective_msd
 
 #: Default number of consecutive blocks for the block uncertainties (5: blocks of 20–40 ps for the
@@ -59,7 +60,8 @@ class BlockAnalysis:
         are not used here).
     :ivar fit_start_ps: start of each segment's fit window in ps (τmax_b / 2).
     :ivar fit_end_ps: end of each segment's fit window in ps (τmax_b, half a segment).
-    :ivar diffusion_coefficients_cm2_s: tracer D of each segment in cm²/s, shape ``(blocks,)``.
+    :ivar diffusion_coefficients_cm2_s: tracer D of each segment in cm²/s, shape ``(blocks,)`` (NaN when
+        not asked for).
     :ivar collective_diffusion_coefficients_cm2_s: collective D_σ of each segment in cm²/s.
     :ivar coverage_factor: the Student-t factor applied to the sample standard deviations.
     """
@@ -115,6 +117,44 @@ class IonSpread:
         return float(one_sigma_half_width(self.diffusion_coefficients_cm2_s) / np.sqrt(self.ions))
 
 
+#: Ions Fourier-transformed together in :func:`ion_spread`: ``msd.TIME_CONTIGUOUS_COLUMN_BATCH`` columns, whose
+#: transforms stay in the processor's cache and add little to the analysis' peak memory (32 ions per batch
+#: raised it from 0.62 to 0.96 times the positions in ``benchmarks/trajectory_descriptors.py`` at 5000 frames).
+ION_BATCH = TIME_CONTIGUOUS_COLUMN_BATCH // DIMENSIONS
+
+
+def per_ion_msd(positions: np.ndarray, max_lag: int) -> np.ndarray:
+    """Return each ion's own MSD (summed over directions, averaged over all time origins), ``(max_lag + 1, ions)``.
+
+    The FFT algorithm of :func:`.msd.compute_msd` (Kneller et al.) on batches of ions, with the power
+    spectra summed over the directions of each ion only: one pass over the positions, no Python loop
+    over ions. The mean over the ions is ``compute_msd(positions, max_lag).sum(axis=1)``.
+
+    :param positions: unwrapped positions in Å, shape ``(frames, ions, 3)``.
+    :param max_lag: largest lag in frames, ``< frames``.
+    """
+    positions = np.asarray(positions, dtype=float)
+    frames, ions, _ = positions.shape
+    lags = np.arange(max_lag + 1)
+    origins = (frames - lags).astype(float)
+    length = scipy.fft.next_fast_len(frames + max_lag, real=True)  # exact linear correlations up to max_lag
+    msd = np.empty((max_lag + 1, ions))
+    for start in range(0, ions, ION_BATCH):
+        stop = min(start + ION_BATCH, ions)
+        rows = positions[:, start:stop].transpose(1, 2, 0)  # (ions, directions, frames)
+        rows = rows - rows.mean(axis=-1, keepdims=True)  # a copy, centred: the MSD is shift invariant
+        spectrum = scipy.fft.rfft(rows, n=length, axis=-1)
+        power = (spectrum.real**2 + spectrum.imag**2).sum(axis=1)
+        del spectrum
+        correlation = scipy.fft.irfft(power, n=length, axis=-1)[:, : max_lag + 1]
+        cumulative = np.zeros((stop - start, frames + 1))
+        np.cumsum(np.einsum('akt,akt->at', rows, rows), axis=1, out=cumulative[:, 1:])
+        # Σ over origins t0 < frames - m of |x(t0)|² + |x(t0 + m)|², for every lag m
+        squares = cumulative[:, frames - lags] + (cumulative[:, frames : frames + 1] - cumulative[:, lags])
+        msd[:, start:stop] = np.clip((squares - 2.0 * correlation) / origins, 0.0, None).T
+    return msd
+
+
 def ion_spread(positions: np.ndarray, lag_times_ps: np.ndarray, fit_start_ps: float) -> IonSpread:
     """Fit the paper's D of every mobile ion on the full run's window (σ of their mean: :mod:`.transport`).
 
@@ -128,16 +168,13 @@ def ion_spread(positions: np.ndarray, lag_times_ps: np.ndarray, fit_start_ps: fl
     ions = positions.shape[1]
     if ions < 2:
         raise ValueError(f'a spread over the ions needs at least 2 mobile ions, got {ions}')
-    max_lag = len(lag_times_ps) - 1
-    # One ion at a time through the same FFT MSD as the full run: the memory of one ion's transforms,
-    # the cost of one more MSD pass, and per-ion D whose mean is the full run's D to round-off.
-    values = np.empty(ions)
-    for ion in range(ions):
-        msd = compute_msd(positions[:, ion : ion + 1], max_lag=max_lag).sum(axis=1)
-        values[ion] = fit_diffusion_coefficient(lag_times_ps, msd, fit_start_ps).diffusion_coefficient_cm2_s
-    fit = fit_diffusion_coefficient(lag_times_ps, lag_times_ps, fit_start_ps)  # the window's ends only
+    msd = per_ion_msd(positions, len(lag_times_ps) - 1)
+    # the window of fit_diffusion_coefficient, and its least-squares line for all ions at once
+    fit = fit_diffusion_coefficient(lag_times_ps, msd.mean(axis=1), fit_start_ps)
+    window = (lag_times_ps >= fit.fit_start_ps) & (lag_times_ps <= fit.fit_end_ps)
+    slopes = np.polyfit(lag_times_ps[window], msd[window], 1)[0]
     return IonSpread(
-        diffusion_coefficients_cm2_s=values,
+        diffusion_coefficients_cm2_s=slopes / (2 * DIMENSIONS) * A2_PER_PS_TO_CM2_PER_S,
         fit_start_ps=fit.fit_start_ps,
         fit_end_ps=fit.fit_end_ps,
         coverage_factor=student_t_factor(ions - 1),
@@ -148,7 +185,9 @@ def ion_spread(positions: np.ndarray, lag_times_ps: np.ndarray, fit_start_ps: fl
 MIN_BLOCK_FRAMES = 5
 
 
-def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int = DEFAULT_BLOCKS) -> BlockAnalysis:
+def block_analysis(
+    positions: np.ndarray, frame_interval_ps: float, blocks: int = DEFAULT_BLOCKS, tracer: bool = True
+) -> BlockAnalysis:
     """Fit tracer and collective D in each of ``blocks`` consecutive segments of the run.
 
     Each segment is analysed exactly as the paper analyses a whole run (MSD over all its time
@@ -160,6 +199,8 @@ def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int 
         shape ``(frames, ions, 3)``.
     :param frame_interval_ps: time between frames in ps.
     :param blocks: number of segments, ≥ 2 (each needs ≥ 5 frames).
+    :param tracer: fit the tracer D of each segment too; without it they are NaN (``analyse_transport``
+        takes D*'s σ from the ions whenever there are two, and skips this MSD pass then).
     """
     positions = np.asarray(positions, dtype=float)
     blocks = int(blocks)
@@ -176,12 +217,15 @@ def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int 
         )
     first, last = paper_fit_window(length)
     lag_times_ps = np.arange(last + 1) * float(frame_interval_ps)
-    tracer = np.empty(blocks)
+    tracer_values = np.full(blocks, np.nan)
     collective = np.empty(blocks)
     for block in range(blocks):
         segment = positions[block * length : (block + 1) * length]
-        msd = compute_msd(segment, max_lag=last).sum(axis=1)
-        tracer[block] = fit_diffusion_coefficient(lag_times_ps, msd, lag_times_ps[first]).diffusion_coefficient_cm2_s
+        if tracer:
+            msd = compute_msd(segment, max_lag=last).sum(axis=1)
+            tracer_values[block] = fit_diffusion_coefficient(
+                lag_times_ps, msd, lag_times_ps[first]
+            ).diffusion_coefficient_cm2_s
         collective_msd = compute_collective_msd(segment, max_lag=last).sum(axis=1)
         collective[block] = fit_diffusion_coefficient(
             lag_times_ps, collective_msd, lag_times_ps[first]
@@ -191,7 +235,7 @@ def block_analysis(positions: np.ndarray, frame_interval_ps: float, blocks: int 
         frames_per_block=length,
         fit_start_ps=float(lag_times_ps[first]),
         fit_end_ps=float(lag_times_ps[last]),
-        diffusion_coefficients_cm2_s=tracer,
+        diffusion_coefficients_cm2_s=tracer_values,
         collective_diffusion_coefficients_cm2_s=collective,
         coverage_factor=student_t_factor(blocks - 1),
     )

@@ -289,7 +289,8 @@ class Transport:
 
     :ivar tracer: the paper's tracer analysis (MSD, D over τmax/2..τmax, hops).
     :ivar blocks: the block analysis behind the collective uncertainty (and the tracer's with one mobile
-        ion): fewer blocks than asked when the run is short, ``None`` (and NaN) when it cannot hold two.
+        ion; its tracer values are NaN otherwise): fewer blocks than asked when the run is short, ``None``
+        (and NaN) when it cannot hold two.
     :ivar ions: the per-ion D behind the tracer uncertainty (``None`` with a single mobile ion).
     :ivar uncertainty_method: how the tracer σ was estimated: ``'ion_spread'`` or ``'blocks'``.
     :ivar diffusion_coefficient_std_cm2_s: calibrated 1σ of the tracer D in cm²/s.
@@ -463,11 +464,15 @@ def analyse_transport(
     # A run too short for the blocks asked gets as many as it can hold (at least 2), or no
     # uncertainty at all: D itself is still the paper's, and the missing σ says the run is short.
     usable_blocks = min(int(blocks), mobile.shape[0] // MIN_BLOCK_FRAMES)
-    block_result = block_analysis(mobile, frame_interval_ps, blocks=usable_blocks) if usable_blocks >= 2 else None
+    # the blocks' tracer D only when they give D*'s σ (a single mobile ion): a whole MSD pass otherwise unused
+    single = tracer.mobile_ions < 2
+    block_result = (
+        block_analysis(mobile, frame_interval_ps, blocks=usable_blocks, tracer=single) if usable_blocks >= 2 else None
+    )
 
     # The tracer σ from the spread of the per-ion D on the full run's own window (the rule: module
     # docstring); blocks only when there is no spread to take, a single mobile ion.
-    ions = ion_spread(mobile, tracer.lag_times_ps, fit_start_ps) if tracer.mobile_ions >= 2 else None
+    ions = None if single else ion_spread(mobile, tracer.lag_times_ps, fit_start_ps)
 
     tracer_D = tracer.fit.diffusion_coefficient_cm2_s
     collective_D = collective_fit.diffusion_coefficient_cm2_s
