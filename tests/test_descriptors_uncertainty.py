@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.fft
 import scipy.stats
 
-from aiida_superionic.descriptors.block_averaging import ION_BATCH, block_analysis, ion_spread, per_ion_msd
+from aiida_superionic.descriptors.block_averaging import ION_BATCH, block_analysis, ion_spread, per_ion_slopes
 from aiida_superionic.descriptors.msd import compute_msd, fit_diffusion_coefficient, paper_fit_window
 from aiida_superionic.descriptors.transport import analyse_transport
 
@@ -77,15 +78,25 @@ def test_ion_spread_is_the_paper_fit_of_each_ion_and_its_mean_is_the_paper_d():
     assert isinstance(descriptors['diffusion_coefficient_std_cm2_s'], float)
 
 
-def test_per_ion_msd_is_each_ions_brute_force_msd_in_batches():
+def test_per_ion_slopes_are_the_least_squares_slopes_of_each_ions_brute_force_msd():
     rng = np.random.default_rng(9)
-    ions = ION_BATCH + 7  # two batches, the second partial
-    positions = gaussian_walkers(rng, 60, ions, 0.01, 0.1) + 1000.0  # far from the origin: centring matters
-    msd = per_ion_msd(positions, 29)
-    for ion in (0, ION_BATCH - 1, ION_BATCH, ions - 1):
-        expected = [np.mean(np.sum((positions[m:, ion] - positions[: 60 - m, ion]) ** 2, axis=-1)) for m in range(30)]
-        np.testing.assert_allclose(msd[:, ion], expected, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(msd.mean(axis=1), compute_msd(positions, 29).sum(axis=1), rtol=1e-9, atol=1e-9)
+    ions, frames = ION_BATCH + 3, 61  # two batches, the second partial
+    positions = gaussian_walkers(rng, frames, ions, 0.01, 0.1) + 1000.0  # far from the origin: centring matters
+    lags, start = window(frames, 0.01)
+    mask = lags >= start - 1e-12
+    slopes = per_ion_slopes(positions, lags, mask)
+    for ion in range(ions):
+        msd = [np.mean(np.sum((positions[m:, ion] - positions[: frames - m, ion]) ** 2, axis=-1)) for m in range(31)]
+        expected = np.polyfit(lags[mask], np.array(msd)[mask], 1)[0]
+        assert slopes[ion] == pytest.approx(expected, rel=1e-8, abs=1e-10)
+    # an even and an odd transform length (the adjoint's last term differs) and another window
+    for frames in (56, 58):
+        assert scipy.fft.next_fast_len(frames + 19, real=True) % 2 == (frames == 56)  # 75 (odd), then 80
+        lags = np.arange(20) * 0.5
+        mask = (lags >= 2.0) & (lags <= 8.0)
+        slopes = per_ion_slopes(positions[:frames], lags, mask)
+        msd = compute_msd(positions[:frames, :1], 19).sum(axis=1)
+        assert slopes[0] == pytest.approx(np.polyfit(lags[mask], msd[mask], 1)[0], rel=1e-8)
 
 
 @pytest.mark.parametrize(

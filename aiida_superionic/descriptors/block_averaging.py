@@ -123,36 +123,48 @@ class IonSpread:
 ION_BATCH = TIME_CONTIGUOUS_COLUMN_BATCH // DIMENSIONS
 
 
-def per_ion_msd(positions: np.ndarray, max_lag: int) -> np.ndarray:
-    """Return each ion's own MSD (summed over directions, averaged over all time origins), ``(max_lag + 1, ions)``.
+def per_ion_slopes(positions: np.ndarray, lag_times_ps: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Return each ion's least-squares MSD slope in Å²/ps over the lags ``window``, shape ``(ions,)``.
 
-    The FFT algorithm of :func:`.msd.compute_msd` (Kneller et al.) on batches of ions, with the power
-    spectra summed over the directions of each ion only: one pass over the positions, no Python loop
-    over ions. The mean over the ions is ``compute_msd(positions, max_lag).sum(axis=1)``.
+    The slope is linear in the MSD, ``Σ_m a_m MSD_i(m)`` with the least-squares weights a_m, and the
+    MSD of the FFT algorithm (Kneller et al., as :func:`.msd.compute_msd`) is
+    ``MSD_i(m) = (Q_i(m) − 2 C_i(m)) / (F − m)``, with Q_i from cumulative sums of squares and
+    ``C_i = irfft(P_i)`` the autocorrelation from the power spectrum P_i of the ion's three coordinates.
+    So ``Σ_m b_m C_i(m) = Σ_k g_k P_i(k)``, b_m = a_m / (F − m), with g = the adjoint of the inverse
+    transform applied to b (``c_k Re rfft(b)_k / L``, c_k = 1 at k = 0 and L/2, 2 elsewhere): one
+    forward transform per coordinate, batches of ``ION_BATCH`` ions, no inverse transform and no
+    per-ion MSD array.
 
     :param positions: unwrapped positions in Å, shape ``(frames, ions, 3)``.
-    :param max_lag: largest lag in frames, ``< frames``.
+    :param lag_times_ps: lag times in ps, ``0, Δt, 2Δt, …`` (index = lag in frames).
+    :param window: boolean mask of the lags of the fit, at least 2.
     """
     positions = np.asarray(positions, dtype=float)
     frames, ions, _ = positions.shape
-    lags = np.arange(max_lag + 1)
-    origins = (frames - lags).astype(float)
-    length = scipy.fft.next_fast_len(frames + max_lag, real=True)  # exact linear correlations up to max_lag
-    msd = np.empty((max_lag + 1, ions))
+    lags = np.flatnonzero(window)
+    x = np.asarray(lag_times_ps, dtype=float)[lags]
+    weights = (x - x.mean()) / np.sum((x - x.mean()) ** 2)  # slope = Σ weights · y
+    per_origin = weights / (frames - lags)  # b_m
+    length = scipy.fft.next_fast_len(frames + int(lags[-1]), real=True)  # exact linear correlations
+    padded = np.zeros(length)
+    padded[lags] = per_origin
+    adjoint = scipy.fft.rfft(padded).real * (2.0 / length)
+    adjoint[0] /= 2.0
+    if length % 2 == 0:
+        adjoint[-1] /= 2.0
+    slopes = np.empty(ions)
     for start in range(0, ions, ION_BATCH):
         stop = min(start + ION_BATCH, ions)
         rows = positions[:, start:stop].transpose(1, 2, 0)  # (ions, directions, frames)
         rows = rows - rows.mean(axis=-1, keepdims=True)  # a copy, centred: the MSD is shift invariant
         spectrum = scipy.fft.rfft(rows, n=length, axis=-1)
         power = (spectrum.real**2 + spectrum.imag**2).sum(axis=1)
-        del spectrum
-        correlation = scipy.fft.irfft(power, n=length, axis=-1)[:, : max_lag + 1]
         cumulative = np.zeros((stop - start, frames + 1))
         np.cumsum(np.einsum('akt,akt->at', rows, rows), axis=1, out=cumulative[:, 1:])
-        # Σ over origins t0 < frames - m of |x(t0)|² + |x(t0 + m)|², for every lag m
+        # Σ over origins t0 < frames - m of |x(t0)|² + |x(t0 + m)|², at the window's lags m
         squares = cumulative[:, frames - lags] + (cumulative[:, frames : frames + 1] - cumulative[:, lags])
-        msd[:, start:stop] = np.clip((squares - 2.0 * correlation) / origins, 0.0, None).T
-    return msd
+        slopes[start:stop] = squares @ per_origin - 2.0 * (power @ adjoint)
+    return slopes
 
 
 def ion_spread(positions: np.ndarray, lag_times_ps: np.ndarray, fit_start_ps: float) -> IonSpread:
@@ -168,11 +180,9 @@ def ion_spread(positions: np.ndarray, lag_times_ps: np.ndarray, fit_start_ps: fl
     ions = positions.shape[1]
     if ions < 2:
         raise ValueError(f'a spread over the ions needs at least 2 mobile ions, got {ions}')
-    msd = per_ion_msd(positions, len(lag_times_ps) - 1)
-    # the window of fit_diffusion_coefficient, and its least-squares line for all ions at once
-    fit = fit_diffusion_coefficient(lag_times_ps, msd.mean(axis=1), fit_start_ps)
+    fit = fit_diffusion_coefficient(lag_times_ps, lag_times_ps, fit_start_ps)  # the window of the paper's fit
     window = (lag_times_ps >= fit.fit_start_ps) & (lag_times_ps <= fit.fit_end_ps)
-    slopes = np.polyfit(lag_times_ps[window], msd[window], 1)[0]
+    slopes = per_ion_slopes(positions, lag_times_ps, window)
     return IonSpread(
         diffusion_coefficients_cm2_s=slopes / (2 * DIMENSIONS) * A2_PER_PS_TO_CM2_PER_S,
         fit_start_ps=fit.fit_start_ps,
