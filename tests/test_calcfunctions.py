@@ -8,8 +8,9 @@ from aiida import orm
 
 from aiida_superionic.calculations.functions.compute_trajectory_descriptors import compute_trajectory_descriptors
 from aiida_superionic.calculations.functions.fit_arrhenius import fit_arrhenius
-from aiida_superionic.common.trajectory import build_trajectory
+from aiida_superionic.common.trajectory import build_trajectory, trajectory_arrays
 from aiida_superionic.descriptors.constants import BOLTZMANN_eV_K
+from aiida_superionic.descriptors.lindemann import trajectory_lindemann_ratio
 from aiida_superionic.descriptors.transport import nernst_einstein_conductivity
 
 ACTIVATION_ENERGY_eV = 0.25
@@ -74,7 +75,7 @@ def _random_walk_trajectory(frames=400, walkers=16, seed=3, nan=False):
     rng = np.random.default_rng(seed)
     positions = np.zeros((frames, walkers + 4, 3))
     positions[:, :walkers] = np.cumsum(rng.normal(0.0, 0.1, (frames, walkers, 3)), axis=0)
-    positions[:, walkers:] = rng.uniform(0, 10, (4, 3))
+    positions[:, walkers:] = rng.uniform(0, 10, (4, 3)) + rng.normal(0.0, 0.05, (frames, 4, 3))  # a vibrating frame
     if nan:
         positions[frames // 2, 0, 0] = np.nan
     return build_trajectory(
@@ -88,7 +89,7 @@ def _random_walk_trajectory(frames=400, walkers=16, seed=3, nan=False):
 
 
 def test_trajectory_descriptors_without_velocities_keep_the_diffusive_ones(aiida_profile):
-    """Frames 50 fs apart cannot resolve a VDOS: D is still computed and the reason is stated."""
+    """Frames 50 fs apart cannot resolve a VDOS: D and the Lindemann ratio are still computed, the reason stated."""
     results, node = compute_trajectory_descriptors.run_get_node(
         trajectory=_random_walk_trajectory(), mobile_species=orm.Str('Li'), temperature=orm.Float(600.0)
     )
@@ -98,6 +99,17 @@ def test_trajectory_descriptors_without_velocities_keep_the_diffusive_ones(aiida
     assert 'mean_frequency_meV_all' not in values
     assert 'Nyquist' in values['vibrational_analysis_error']
     assert 'vdos' not in results
+    # γ from positions alone, d_nn between the 4 Ge (the framework), none of the 16 Li
+    arrays = trajectory_arrays(_random_walk_trajectory())
+    masses = np.array([6.94] * 16 + [72.63] * 4)
+    expected = trajectory_lindemann_ratio(arrays.positions, arrays.cells, arrays.times_ps, arrays.symbols, masses, 'Li')
+    assert 0 < values['lindemann_ratio'] == pytest.approx(expected.lindemann_ratio, rel=1e-3)
+    fixed_framework = trajectory_lindemann_ratio(
+        arrays.positions[:, 16:], arrays.cells, arrays.times_ps, ['Ge'] * 4, masses[16:], 'Li'
+    )
+    assert expected.nearest_neighbour_distance_A == pytest.approx(
+        fixed_framework.nearest_neighbour_distance_A, rel=1e-6
+    )
 
 
 @pytest.mark.parametrize(

@@ -548,11 +548,13 @@ def test_lgps_transport_matches_pymatgen_conductivity_conversion(lgps):
     )
     # 20 ps of LGPS at 600 K with 20 Li: 8 hops and an MSD of 1.2 Å² at τmax, rising as τ^0.55 —
     # this short test run is not yet diffusive, and the verdict says so (pymatgen's fit error of
-    # 1.5e-10 cm²/s on D = 1.2e-6 hides it; the block 1σ is of the order of D itself).
+    # 1.5e-10 cm²/s on D = 1.2e-6 hides it). The spread over the 20 ions, a few of which hopped,
+    # gives σ = 0.44 D: no smaller than the 1/√8 = 35 % of counting 8 hops.
     assert result.tracer.hops.hops == 8
     assert result.verdict.verdict == TOO_FEW_HOPS
     assert result.verdict.loglog_slope < 0.8
-    assert result.diffusion_coefficient_std_cm2_s > 0.5 * result.diffusion_coefficient_cm2_s
+    assert result.uncertainty_method == 'ion_spread'
+    assert result.diffusion_coefficient_std_cm2_s > result.diffusion_coefficient_cm2_s / np.sqrt(8)
     assert np.trace(result.diffusion_tensor_cm2_s) / 3 == pytest.approx(result.diffusion_coefficient_cm2_s)
 
 
@@ -582,7 +584,8 @@ def test_analyse_transport_tensor_equals_compute_msd_tensor_of_its_positions():
 
 
 def test_a_short_run_gets_fewer_blocks_or_no_uncertainty_but_keeps_d():
-    """Runs too short for the blocks asked: as many blocks as fit (≥ 2), else D without σ."""
+    """Runs too short for the blocks asked: as many blocks as fit (≥ 2), else D_σ without σ; the
+    tracer σ (the spread over the ions, on the full run's window) needs no blocks."""
     rng = np.random.default_rng(77)
     cell = np.eye(3) * 30.0
     for frames, expected_blocks in ((23, 4), (12, 2), (9, None)):
@@ -591,10 +594,13 @@ def test_a_short_run_gets_fewer_blocks_or_no_uncertainty_but_keeps_d():
         result = analyse_transport(walkers, cell, times, ['Li'] * 8, np.ones(8), 'Li', 600.0, 1, blocks=5)
         reference = analyse_tracer_diffusion(walkers, cell, times, ['Li'] * 8, np.ones(8), 'Li')
         assert result.diffusion_coefficient_cm2_s == reference.fit.diffusion_coefficient_cm2_s
+        assert result.descriptors()['diffusion_uncertainty_method'] == 'ion_spread'
+        assert result.descriptors()['uncertainty_ions'] == 8
+        assert result.diffusion_coefficient_std_cm2_s > 0
         if expected_blocks is None:
             assert result.blocks is None
-            assert np.isnan(result.diffusion_coefficient_std_cm2_s)
-            assert 'diffusion_coefficient_std_cm2_s' not in result.descriptors()
+            assert np.isnan(result.collective_diffusion_coefficient_std_cm2_s)
+            assert 'collective_diffusion_coefficient_std_cm2_s' not in result.descriptors()
             assert 'uncertainty_blocks' not in result.descriptors()
         else:
             assert result.blocks.blocks == expected_blocks

@@ -34,6 +34,7 @@ from aiida_superionic.descriptors.lindemann import (
     _unwrapped_pass,
     framework_lindemann_ratio,
     nearest_neighbour_distances,
+    trajectory_lindemann_ratio,
 )
 from aiida_superionic.descriptors.vibrational_spectra import (
     check_frame_interval,
@@ -474,9 +475,10 @@ def test_lindemann_ratio_of_the_harmonic_crystal(model, analyses):
     per_coordinate = np.repeat(framework, 3)
     weights = (model.eigenvectors[per_coordinate] ** 2 / np.repeat(model.masses[framework], 3)[:, None]).sum(axis=0)
     mean_square = np.dot(model.amplitudes**2 / 2, weights) / framework.sum()
-    expected = np.sqrt(mean_square) / (LATTICE_A / 2)  # nearest neighbour of I: Li at a/2
+    # d_nn from the framework alone: the nearest framework neighbour of I is I at a/√2 (fcc), not Li at a/2
+    expected = np.sqrt(mean_square) / (LATTICE_A / np.sqrt(2))
     for analysis in analyses.values():
-        assert analysis.framework_nearest_neighbour_distance_A == pytest.approx(LATTICE_A / 2, rel=1e-3)
+        assert analysis.framework_nearest_neighbour_distance_A == pytest.approx(LATTICE_A / np.sqrt(2), rel=1e-3)
         assert analysis.lindemann_ratio == pytest.approx(expected, rel=1e-2)
 
 
@@ -486,7 +488,7 @@ def test_lindemann_ratio_of_the_harmonic_crystal(model, analyses):
 
 
 def test_lindemann_ratio_of_gaussian_displacements():
-    """Isotropic Gaussian σ on rock salt: γ = sqrt(3) σ / d_nn with d_nn = a/2 (I to Li).
+    """Isotropic Gaussian σ on rock salt: γ = sqrt(3) σ / d_nn with d_nn = a/√2 (I to I: the framework alone).
 
     For i.i.d. displacements the estimator's expectation is 3σ²(1 - 1/N_I)(1 - 1/frames): the
     framework centre of mass and each atom's time average absorb one degree of freedom each.
@@ -505,9 +507,9 @@ def test_lindemann_ratio_of_gaussian_displacements():
     unwrapped = lattice + drift + sigma * rng.normal(size=(frames, len(lattice), 3))
     result = framework_lindemann_ratio(unwrapped, cell, masses, framework)
     count = framework.sum()
-    expected = np.sqrt(3 * 0.12**2 * (1 - 1 / count) * (1 - 1 / frames)) / (LATTICE_A / 2)
+    expected = np.sqrt(3 * 0.12**2 * (1 - 1 / count) * (1 - 1 / frames)) / (LATTICE_A / np.sqrt(2))
     assert result.atoms == count
-    assert result.nearest_neighbour_distance_A == pytest.approx(LATTICE_A / 2, rel=5e-3)
+    assert result.nearest_neighbour_distance_A == pytest.approx(LATTICE_A / np.sqrt(2), rel=5e-3)
     assert result.lindemann_ratio == pytest.approx(expected, rel=1e-2)
     # Through the top-level function, from wrapped positions (1 fs frames; white-noise velocities,
     # so the spectral range is the whole Nyquist range).
@@ -518,6 +520,42 @@ def test_lindemann_ratio_of_gaussian_displacements():
         wrapped, cell, times, symbols, masses, 'Li', 300.0, velocities=velocities, max_energy_meV=PLANCK_meV_ps / 0.002
     )
     assert analysis.lindemann_ratio == pytest.approx(result.lindemann_ratio, rel=1e-12)
+
+
+def test_lindemann_ratio_needs_positions_only_and_its_distance_is_the_frameworks():
+    """Frames 0.1 ps apart resolve no spectrum, yet γ is computed; mobile ions sitting 0.5 Å from an I
+    (closer than any I-I pair) do not change d_nn = a/√2: the neighbour distance is the framework's."""
+    repeat, frames, interval_ps = 3, 400, 0.1
+    phonon = make_phonopy(repeat)
+    lattice, cell = phonon.supercell.positions, np.array(phonon.supercell.cell)
+    symbols = list(phonon.supercell.symbols)
+    masses = np.array(phonon.supercell.masses)
+    framework = np.array([symbol == 'I' for symbol in symbols])
+    rng = np.random.default_rng(8)
+    sites = lattice.copy()
+    iodine = np.flatnonzero(framework)
+    sites[~framework] = sites[iodine[: (~framework).sum()]] + np.array([0.5, 0.0, 0.0])  # Li next to an I
+    unwrapped = sites + np.where(framework, 0.1, 0.3)[None, :, None] * rng.normal(size=(frames, len(sites), 3))
+    wrapped = ((unwrapped @ np.linalg.inv(cell)) % 1.0) @ cell
+    times = np.arange(frames) * interval_ps
+    with pytest.raises(ValueError, match='Nyquist frequency'):
+        analyse_vibrations(wrapped, cell, times, symbols, masses, 'Li', 300.0)
+    result = trajectory_lindemann_ratio(wrapped, cell, times, symbols, masses, 'Li')
+    assert result.nearest_neighbour_distance_A == pytest.approx(LATTICE_A / np.sqrt(2), rel=5e-3)
+    assert nearest_neighbour_distances(sites, cell, framework).mean() == pytest.approx(0.5)  # any species: 0.5 Å
+    reference = framework_lindemann_ratio(unwrapped, cell, masses, framework)
+    assert result.lindemann_ratio == pytest.approx(reference.lindemann_ratio, rel=1e-10)
+    expected = np.sqrt(3 * 0.1**2 * (1 - 1 / framework.sum()) * (1 - 1 / frames)) / (LATTICE_A / np.sqrt(2))
+    assert result.lindemann_ratio == pytest.approx(expected, rel=3e-2)
+    # equilibration drops the first frames, as in the other analyses
+    later = trajectory_lindemann_ratio(wrapped, cell, times, symbols, masses, 'Li', equilibration_ps=10.0)
+    assert later.lindemann_ratio == pytest.approx(
+        framework_lindemann_ratio(unwrapped[100:], cell, masses, framework).lindemann_ratio, rel=1e-10
+    )
+    # one framework atom has no framework neighbour: NaN, not a distance to a mobile ion
+    single = ['Li'] * len(symbols)
+    single[0] = 'I'
+    assert np.isnan(trajectory_lindemann_ratio(wrapped, cell, times, single, masses, 'Li').lindemann_ratio)
 
 
 def test_nearest_neighbour_distances_match_pymatgen():

@@ -1,5 +1,12 @@
 """The framework Lindemann ratio of an MD trajectory: nearest-neighbour distances and the RMS displacement
-of the framework atoms, accumulated in one pass over the unwrapped positions."""
+of the framework atoms, accumulated in one pass over the unwrapped positions.
+
+Positions alone define it, so it is computed for every trajectory (:func:`trajectory_lindemann_ratio`),
+not only when the frames resolve a vibrational spectrum. Both of its lengths are the framework's: the RMS
+displacement of the framework atoms and their distance to the nearest *framework* atom. A mobile ion that
+diffused has a mean position that is no site (often between sites, close to a framework atom), and one that
+sits still is not part of the lattice whose melting the ratio measures, so mobile ions are left out of d_nn.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +68,7 @@ class LindemannRatio:
     :ivar lindemann_ratio: sqrt(⟨u²⟩) / d_nn (dimensionless).
     :ivar rms_displacement_A: sqrt(⟨u²⟩) in Å, ⟨u²⟩ = ⟨|r_i(t) - r̄_i|²⟩ over framework atoms and frames.
     :ivar nearest_neighbour_distance_A: d_nn in Å, mean over framework atoms of the distance to
-        their nearest neighbour of any species in the average structure.
+        their nearest framework atom in the average structure.
     :ivar atoms: number of framework atoms.
     """
 
@@ -80,15 +87,14 @@ def framework_lindemann_ratio(
     position over the run defines the average structure (in the mean cell). ⟨u²⟩ is the mean over
     framework atoms and frames of the squared 3-d displacement from the mean position (an
     isotropic Gaussian vibration of standard deviation σ per direction gives ⟨u²⟩ = 3σ²). d_nn is
-    the mean over framework atoms of the minimum-image distance to the nearest atom of any
-    species in the average structure. A mobile ion that diffused has a mean position that is not
-    a lattice site; it still counts as a neighbour there, which is the stated definition.
+    the mean over framework atoms of the minimum-image distance to the nearest other framework
+    atom in the average structure (mobile ions left out: module docstring).
 
     :param unwrapped_positions: continuous Cartesian positions in Å, shape ``(frames, atoms, 3)``.
     :param cells: cell vectors as rows in Å, shape ``(frames, 3, 3)`` or ``(3, 3)``.
     :param masses: masses in amu, shape ``(atoms,)``.
     :param framework_mask: boolean mask of the framework (non-mobile) atoms.
-    :return: the ratio; NaN values when there is no framework atom or only one atom.
+    :return: the ratio; NaN values with fewer than two framework atoms.
     """
     positions = np.asarray(unwrapped_positions, dtype=float)
     sums = _LindemannSums(masses, framework_mask, positions)
@@ -113,15 +119,14 @@ class _LindemannSums:
     """
 
     def __init__(self, masses: np.ndarray, framework_mask: np.ndarray, positions: np.ndarray):
-        atoms = positions.shape[1]
         self.framework_mask = np.asarray(framework_mask, dtype=bool)
         self.framework = _as_index(self.framework_mask)
         self.weights = np.asarray(masses, dtype=float)[self.framework_mask]
         self.framework_atoms = int(self.framework_mask.sum())
-        self.defined = self.framework_atoms > 0 and atoms >= 2
-        self.first = positions[0].copy()
+        self.defined = self.framework_atoms >= 2  # a distance between framework atoms
+        self.first = positions[0, self.framework].copy()
         self.frames = 1  # the first frame, where y = 0
-        self.displacement_sum = np.zeros((atoms, DIMENSIONS))  # Σ_t y, all atoms
+        self.displacement_sum = np.zeros((self.framework_atoms, DIMENSIONS))  # Σ_t y, framework atoms
         self.square_sum = np.zeros((self.framework_atoms, DIMENSIONS))  # Σ_t y², framework atoms
 
     def centre(self, positions: np.ndarray) -> np.ndarray:
@@ -131,25 +136,24 @@ class _LindemannSums:
     def add(self, displacements: np.ndarray, drift: np.ndarray) -> None:
         """Add frames after the first: unwrapped displacements from the first frame ``(chunk, atoms, 3)``
         (overwritten) and the framework drift since the first frame ``(chunk, 3)``."""
+        framework = displacements[:, self.framework]  # only the framework's mean positions are needed
         for direction in range(DIMENSIONS):  # y = s - d (per direction: numpy's inner loop runs over atoms)
-            displacements[:, :, direction] -= drift[:, direction, None]
-        self.displacement_sum += displacements.sum(axis=0)
-        framework = displacements[:, self.framework]
+            framework[:, :, direction] -= drift[:, direction, None]
+        self.displacement_sum += framework.sum(axis=0)
         self.square_sum += np.einsum('tnk,tnk->nk', framework, framework)
         self.frames += len(displacements)
 
     def result(self, cells: np.ndarray) -> LindemannRatio:
-        """The Lindemann ratio from the frames added (NaN without framework atoms or with one atom)."""
+        """The Lindemann ratio from the frames added (NaN with fewer than two framework atoms)."""
         if not self.defined:
             nan = float('nan')
             return LindemannRatio(nan, nan, nan, self.framework_atoms)
         mean_displacements = self.displacement_sum / self.frames
-        mean_positions = self.first + mean_displacements
-        framework_means = mean_displacements[self.framework]
-        square_sum = float((self.square_sum - self.frames * framework_means * framework_means).sum())
+        mean_positions = self.first + mean_displacements  # of the framework atoms
+        square_sum = float((self.square_sum - self.frames * mean_displacements * mean_displacements).sum())
         mean_square = max(square_sum, 0.0) / self.frames / self.framework_atoms  # ≥ 0 but for round-off
         mean_cell = np.asarray(cells, dtype=float).reshape(-1, 3, 3).mean(axis=0)
-        distance = float(nearest_neighbour_distances(mean_positions, mean_cell, self.framework_mask).mean())
+        distance = float(nearest_neighbour_distances(mean_positions, mean_cell).mean())
         rms = float(np.sqrt(mean_square))
         return LindemannRatio(rms / distance, rms, distance, self.framework_atoms)
 
@@ -192,3 +196,34 @@ def _unwrapped_pass(
             drift = np.matmul(sums.weights, displacements[:, sums.framework]) / sums.weights.sum()
             sums.add(displacements, drift)
     return sums.result(cells), velocities
+
+
+def trajectory_lindemann_ratio(
+    positions: np.ndarray,
+    cells: np.ndarray,
+    times_ps: np.ndarray,
+    symbols: list[str] | tuple[str, ...],
+    masses: np.ndarray,
+    mobile_species: str,
+    equilibration_ps: float = 0.0,
+) -> LindemannRatio:
+    """The framework Lindemann ratio of a trajectory as it is stored: frames before ``equilibration_ps``
+    dropped (as the other analyses do), positions unwrapped on the fly, the framework every atom not of
+    ``mobile_species``. Needs positions only: any frame interval will do.
+
+    :param positions: Cartesian positions in Å, shape ``(frames, atoms, 3)``, wrapped or not.
+    :param cells: cell vectors as rows in Å, shape ``(frames, 3, 3)`` or ``(3, 3)``.
+    :param times_ps: time of each frame in ps, increasing, shape ``(frames,)``.
+    :param symbols: chemical symbol per atom.
+    :param masses: mass per atom in amu.
+    :param mobile_species: element symbol of the mobile ion.
+    :param equilibration_ps: time in ps discarded at the start.
+    """
+    positions = np.asarray(positions, dtype=float)
+    times_ps = np.asarray(times_ps, dtype=float)
+    if positions.ndim != 3 or positions.shape[2] != DIMENSIONS or len(symbols) != positions.shape[1]:
+        raise ValueError(f'positions {positions.shape} do not match (frames, {len(symbols)} atoms, 3)')
+    cells = np.broadcast_to(np.asarray(cells, dtype=float), (positions.shape[0], 3, 3))
+    first = int(np.searchsorted(times_ps, times_ps[0] + equilibration_ps - 1e-9))
+    framework_mask = np.array([symbol != mobile_species for symbol in symbols], dtype=bool)
+    return _unwrapped_pass(positions[first:], cells[first:], np.asarray(masses, dtype=float), framework_mask)[0]

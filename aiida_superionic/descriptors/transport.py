@@ -9,11 +9,34 @@ Every fit uses the paper's window (López et al. 2023, eq. 4): τmax = half the 
 ordinary least-squares line over τmax/2 ≤ τ ≤ τmax, so the numbers here sit beside the paper's D
 without changing it.
 
-**Uncertainty of D: block averaging with the same relative window.** The MSD points of one run
-are strongly correlated (every lag reuses the same displacements), so the least-squares error of
-the fit means nothing. Two sound routes exist: a generalised least squares with a model
-covariance of the MSD (kinisi), or the spread of the same estimator over independent segments of
-the run. This module uses the second:
+**Uncertainty of D: the rule.** The MSD points of one run are strongly correlated (every lag
+reuses the same displacements), so the least-squares error of the fit means nothing. The tracer
+σ(D) is the spread over the mobile ions on the full run's own window (``diffusion_uncertainty_method``
+``'ion_spread'``); block averaging is kept for what has no ions to spread over: the collective
+D_σ, and the tracer D of a run with a single mobile ion (``'blocks'``).
+
+*The spread over the ions* (:func:`~.block_averaging.ion_spread`). The paper's fit is linear in
+the MSD and the MSD is the mean over the N mobile ions of each ion's own all-origins MSD, so the
+paper's D is exactly the mean of the N per-ion D_i, each fitted over the same τmax/2..τmax. For
+ions that move independently the D_i are independent, and
+``σ(D) = t_{N−1} · s(D_i) / √N`` (s the sample standard deviation, t the two-sided 68.27 %
+Student-t quantile of N − 1 degrees of freedom, 1.84 for 2 ions, → 1 for many). This is the
+generalised-least-squares error of the fit with the covariance of the MSD over lags estimated
+from the ions themselves rather than modelled: every time correlation of the MSD, non-Gaussian
+jumps and a motion that is not yet diffusive are in the D_i, and the fit window is the full run's,
+so there is no second, arbitrary window. It has no parameter: the ``blocks`` setting does not touch
+it. Why not block averaging, as before: blocks probe lags ``blocks`` times shorter than the full
+window, and on a real run those lags are not yet diffusive, so σ hung on the block count (kinisi's
+Li6PS5Cl run, 192 Li, 14 ps: 1.0e-6 to 4.9e-6 cm²/s for 3 to 10 blocks, 1.8× kinisi's at 5),
+while the few blocks that are long enough give a σ that is itself uncertain by ±50 %. On that run
+the spread over the ions gives 1.33e-6 cm²/s whatever the blocks and 1.33–1.46e-6 with 0–4 ps
+dropped as equilibration; kinisi 2.1's Bayesian GLS on the same window gives 1.7e-6
+(``benchmarks/diffusion_uncertainty.py``). Its limit is the one kinisi shares (it counts every ion
+as an independent sample too): ions whose motions are correlated (concerted hops) make the D_i
+correlated, and σ is then low by √(1 + (N − 1) ρ̄) for a mean correlation ρ̄ between them; a Haven
+ratio well below 1 is the sign.
+
+*Block averaging* (:func:`~.block_averaging.block_analysis`, D_σ and single-ion runs):
 
 * the run is cut into ``blocks`` equal, consecutive segments; in each the MSD is averaged over
   all its time origins and D fitted exactly as the paper does, with the window scaled to the
@@ -30,16 +53,11 @@ the run. This module uses the second:
   the time (measured: see the tests), not the 63 % a bare ``s`` gives. (For a 95 % interval use
   ``t_0.975 / t_0.841`` times the reported σ, 2.43 for 5 blocks, not 2.)
 
-Why this rather than a model covariance: it needs no model of the motion, so it keeps whatever
-the ions really do — correlated hops between ions (which a per-ion covariance treats as
-independent and so underestimates), non-Gaussian jumps, thermostat noise — and it applies
-unchanged to the collective (charge) MSD, where there is one "particle" and no ion average from
-which to estimate a covariance. It costs ``blocks`` FFT MSDs of ``frames/blocks`` frames, never a
-lag × lag covariance. Its limits: the blocks probe lags ``blocks`` times shorter than the full
-window, so in a run that is not yet diffusive at those lags the block values are biased (the
-20 ps LGPS test run: blocks 2–5e-6 cm²/s, full run 1.2e-6) and σ comes out large — which the
-verdict below flags anyway; and the σ of 5 blocks is itself only good to ±35 %, which the t
-factor covers on average.
+It needs no model of the motion and applies to the collective (charge) MSD, where there is one
+"particle" and no ion to spread over. Its limits are those above: in a run not yet diffusive at
+the blocks' lags the block values are biased (the 20 ps LGPS test run: blocks 2–5e-6 cm²/s, full
+run 1.2e-6), and the σ of 5 blocks is itself only good to ±35 %, which the t factor covers on
+average but which makes D_σ's σ move with the block count.
 
 What to expect (random walks, measured): the paper's D of N independent ions has a relative
 error of ≈ 0.87/√N whatever the run length; the collective D_σ, a single coordinate, has ≈ 0.9
@@ -68,7 +86,16 @@ import numpy as np
 import scipy.constants
 import scipy.stats
 
-from .block_averaging import DEFAULT_BLOCKS, MIN_BLOCK_FRAMES, BlockAnalysis, block_analysis
+from .block_averaging import (
+    BLOCK_AVERAGING,
+    DEFAULT_BLOCKS,
+    ION_SPREAD,
+    MIN_BLOCK_FRAMES,
+    BlockAnalysis,
+    IonSpread,
+    block_analysis,
+    ion_spread,
+)
 from .constants import A3_TO_M3, CM2_PER_S_TO_M2_PER_S, S_PER_M_TO_MS_PER_CM
 from .diffusion import (
     DEFAULT_HOP_FRACTION,
@@ -261,8 +288,11 @@ class Transport:
     """Transport of the mobile species from one NVT trajectory: the paper's D and beyond.
 
     :ivar tracer: the paper's tracer analysis (MSD, D over τmax/2..τmax, hops).
-    :ivar blocks: the block analysis behind the uncertainties: fewer blocks than asked when the run
-        is short, ``None`` (and NaN uncertainties) when it cannot hold two.
+    :ivar blocks: the block analysis behind the collective uncertainty (and the tracer's with one mobile
+        ion; its tracer values are NaN otherwise): fewer blocks than asked when the run is short, ``None``
+        (and NaN) when it cannot hold two.
+    :ivar ions: the per-ion D behind the tracer uncertainty (``None`` with a single mobile ion).
+    :ivar uncertainty_method: how the tracer σ was estimated: ``'ion_spread'`` or ``'blocks'``.
     :ivar diffusion_coefficient_std_cm2_s: calibrated 1σ of the tracer D in cm²/s.
     :ivar msd_tensor_A2: MSD tensor in Å², shape ``(lags, 3, 3)``, lags as ``tracer.lag_times_ps``.
     :ivar diffusion_tensor_cm2_s: tracer D tensor in cm²/s, shape ``(3, 3)``.
@@ -283,6 +313,8 @@ class Transport:
 
     tracer: TracerDiffusion
     blocks: BlockAnalysis | None
+    ions: IonSpread | None
+    uncertainty_method: str
     diffusion_coefficient_std_cm2_s: float
     msd_tensor_A2: np.ndarray
     diffusion_tensor_cm2_s: np.ndarray
@@ -337,6 +369,8 @@ class Transport:
                 'diffusivity_reason': self.verdict.reason,
                 'msd_loglog_slope': self.verdict.loglog_slope,
                 'mobile_ion_hops': self.tracer.hops.hops,
+                'diffusion_uncertainty_method': self.uncertainty_method,
+                'uncertainty_ions': self.ions.ions if self.ions is not None else float('nan'),
                 'uncertainty_blocks': self.blocks.blocks if self.blocks is not None else float('nan'),
                 'conductivity_temperature_K': self.temperature_K,
                 'nominal_charge': self.nominal_charge,
@@ -392,7 +426,7 @@ def analyse_transport(
     :param equilibration_ps: time in ps discarded at the start.
     :param hop_fraction: hop distance as a fraction of the shortest mobile–mobile distance.
     :param hop_smoothing_ps: moving-average width in ps before hop counting.
-    :param blocks: number of segments for the uncertainties.
+    :param blocks: number of segments for the block uncertainties (of D_σ; of D* with one mobile ion).
     :param min_hops: minimum number of hops for a ``'diffusive'`` verdict.
     :param loglog_slope_tolerance: largest |α − 1| of the log–log MSD slope called linear.
     :raises ValueError: for invalid trajectories (as ``analyse_tracer_diffusion``), too few frames
@@ -430,15 +464,25 @@ def analyse_transport(
     # A run too short for the blocks asked gets as many as it can hold (at least 2), or no
     # uncertainty at all: D itself is still the paper's, and the missing σ says the run is short.
     usable_blocks = min(int(blocks), mobile.shape[0] // MIN_BLOCK_FRAMES)
-    block_result = block_analysis(mobile, frame_interval_ps, blocks=usable_blocks) if usable_blocks >= 2 else None
+    # the blocks' tracer D only when they give D*'s σ (a single mobile ion): a whole MSD pass otherwise unused
+    single = tracer.mobile_ions < 2
+    block_result = (
+        block_analysis(mobile, frame_interval_ps, blocks=usable_blocks, tracer=single) if usable_blocks >= 2 else None
+    )
+
+    # The tracer σ from the spread of the per-ion D on the full run's own window (the rule: module
+    # docstring); blocks only when there is no spread to take, a single mobile ion.
+    ions = None if single else ion_spread(mobile, tracer.lag_times_ps, fit_start_ps)
 
     tracer_D = tracer.fit.diffusion_coefficient_cm2_s
     collective_D = collective_fit.diffusion_coefficient_cm2_s
-    if block_result is None:
-        tracer_std = collective_std = float('nan')
+    nan = float('nan')
+    collective_std = nan if block_result is None else block_result.collective_diffusion_coefficient_std_cm2_s
+    if ions is not None:
+        tracer_std, method = ions.diffusion_coefficient_std_cm2_s, ION_SPREAD
     else:
-        tracer_std = block_result.diffusion_coefficient_std_cm2_s
-        collective_std = block_result.collective_diffusion_coefficient_std_cm2_s
+        tracer_std = nan if block_result is None else block_result.diffusion_coefficient_std_cm2_s
+        method = BLOCK_AVERAGING
     ratio, ratio_std = haven_ratio(tracer_D, tracer_std, collective_D, collective_std)
 
     def conductivity(value: float) -> float:
@@ -454,6 +498,8 @@ def analyse_transport(
     return Transport(
         tracer=tracer,
         blocks=block_result,
+        ions=ions,
+        uncertainty_method=method,
         diffusion_coefficient_std_cm2_s=tracer_std,
         msd_tensor_A2=msd_tensor,
         diffusion_tensor_cm2_s=diffusion_tensor,

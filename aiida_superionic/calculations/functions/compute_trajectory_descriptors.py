@@ -3,7 +3,8 @@
 A thin wrapper: the numbers come from ``descriptors.transport.analyse_transport`` (tracer MSD and
 the paper's D, its calibrated uncertainty, D tensor, collective D, Haven ratio, Nernst–Einstein
 conductivity, hops and the diffusivity verdict) and ``descriptors.vibrations.analyse_vibrations``
-(VDOS per group, ⟨ω⟩, ⟨ω30⟩, harmonic thermodynamics, θ_D, Lindemann ratio).
+(VDOS per group, ⟨ω⟩, ⟨ω30⟩, harmonic thermodynamics, θ_D, Lindemann ratio); the Lindemann ratio also when
+the frames resolve no spectrum (``descriptors.lindemann.trajectory_lindemann_ratio``: positions suffice).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ...common.trajectory import trajectory_arrays
 from ...descriptors.block_averaging import DEFAULT_BLOCKS
 from ...descriptors.composition import nominal_charge
 from ...descriptors.diffusion import DEFAULT_HOP_FRACTION, DEFAULT_HOP_SMOOTHING_PS
+from ...descriptors.lindemann import trajectory_lindemann_ratio
 from ...descriptors.plausibility import (
     IMPLAUSIBLE_FRAME_INTERVAL,
     assess_frame_interval,
@@ -160,6 +162,17 @@ def compute_trajectory_descriptors(
         )
     except ValueError as exception:
         values['vibrational_analysis_error'] = str(exception)
+        # the Lindemann ratio needs positions only, not frames that resolve a spectrum: the MD's melting
+        # guard (exit 416) and the table have it whatever the frame interval
+        values['lindemann_ratio'] = trajectory_lindemann_ratio(
+            arrays.positions,
+            arrays.cells,
+            arrays.times_ps,
+            arrays.symbols,
+            masses,
+            species,
+            equilibration_ps=options['equilibration_ps'],
+        ).lindemann_ratio
     else:
         values.update(drop_undefined(vibrations.descriptors()))
         values['velocity_source'] = vibrations.velocity_source
