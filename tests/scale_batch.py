@@ -371,7 +371,13 @@ def repair_lost_tasks(client, batch: Batch, workers: int, profile: str) -> None:
     the process ``Created`` with no task (aiida-core stores and sends in two steps): nothing will ever run it. The
     repair needs the daemon stopped; it sends a task for every active process that has none.
     """
+    from aiida.manage import get_manager
+
     stop_daemon(client)
+    # On PostgreSQL `verdi process repair --force` terminates every connection of the profile that no daemon worker
+    # holds, this process's own among them (its next query then failed with AdminShutdown): close it first; the next
+    # query opens a new one.
+    get_manager().reset_profile_storage()
     verdi = pathlib.Path(sys.executable).parent / 'verdi'
     repair = subprocess.run(
         [str(verdi), '-p', profile, 'process', 'repair', '--force'],
