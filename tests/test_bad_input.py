@@ -525,7 +525,97 @@ BAD_INPUTS = [
         lambda kit: import_command(kit, vasp_folder(kit), '-p', 'my-project'),
         Refusal(r'profile `my-project` does not exist: `verdi profile list` lists the profiles', exit_code=1),
     ),
+    BadInput(
+        'an MD cell beyond the atom budget (SseWorkChain)',
+        lambda kit: kit.sse(md_supercell_min_length=40.0),
+        Refusal(
+            r'the MD would be 4 MD runs of up to \d+ atoms.*is more than max_md_atoms = 1000.*accept_cost=True',
+            raises=ValueError,
+        ),
+    ),
+    BadInput(
+        'a negative MD supercell length (SseWorkChain)',
+        lambda kit: kit.sse(md_supercell_min_length=-5.0),
+        Refusal(r'`md_supercell_min_length` must be a length in Å >= 0, got -5\.0', raises=ValueError),
+    ),
+    BadInput(
+        'a negative number of MD runs at once (SseWorkChain)',
+        lambda kit: kit.sse(max_concurrent_md=-1),
+        Refusal(r'`max_concurrent_md` must be >= 0, got -1', raises=ValueError),
+    ),
+    BadInput(
+        'a relaxation to zero force (SseWorkChain)',
+        lambda kit: kit.sse(relax_max_force=0.0),
+        Refusal(r'`relax_max_force` must be > 0, got 0\.0', raises=ValueError),
+    ),
+    BadInput(
+        'no temperature at all (SseWorkChain)',
+        lambda kit: kit.sse(temperatures=[]),
+        Refusal(r'`temperatures` must be a non-empty list of positive numbers \(K\), got \[\]', raises=ValueError),
+    ),
+    BadInput(
+        'MD of 0 steps (SseWorkChain)',
+        lambda kit: kit.sse(md={'steps': 0}),
+        Refusal(r'`steps` must be > 0, got 0', raises=ValueError),
+    ),
+    BadInput(
+        'a zero strain for the elastic tensor (SseWorkChain)',
+        lambda kit: kit.sse(elastic={'strains': {'normal_strains': [0.0], 'shear_strains': [0.02]}}),
+        Refusal(r'`normal_strains` must be non-zero magnitudes below 0\.1', raises=ValueError),
+    ),
+    BadInput(
+        'an unknown preset (SseWorkChain)',
+        lambda kit: sse_builder_with(kit, preset='tiny'),
+        Refusal(r"unknown preset 'tiny': choose one of \['test_size'\]", raises=ValueError),
+    ),
+    BadInput(
+        'a mobile species the structure does not have (SseWorkChain)',
+        lambda kit: sse_builder_with(kit, mobile_species='Xx'),
+        Refusal(r"the mobile species 'Xx' is not in the structure \(Au, Cu\)", raises=ValueError),
+    ),
+    BadInput(
+        'options as a list (SseWorkChain)',
+        lambda kit: sse_builder_with(kit, options=['account']),
+        Refusal(r"`options` must be a dict of the calculations' metadata\.options.*got list", raises=ValueError),
+    ),
+    BadInput(
+        'engine= as in the former signature (SseWorkChain)',
+        lambda kit: sse_builder_with(kit, engine='ase'),
+        Refusal(r"`engine` is no longer an argument: the engine is the code's", raises=ValueError),
+    ),
+    BadInput(
+        'a misspelt engine option (SseWorkChain)',
+        lambda kit: sse_builder_with(kit, potental='sevenn'),
+        Refusal(r"unknown argument\(s\) \['potental'\]: the engine options are", raises=ValueError),
+    ),
+    BadInput(
+        'the temperature given where the protocol goes (MdWorkChain)',
+        lambda kit: MdWorkChain.get_builder_from_protocol(
+            kit.python_code, kit.generate_structure('cu3au'), 600.0, model=kit.emt_model
+        ),
+        Refusal(
+            r'`protocol` is a protocol name, got the number 600\.0: the temperature is a keyword', raises=ValueError
+        ),
+    ),
+    BadInput(
+        'no temperature (MdWorkChain)',
+        lambda kit: MdWorkChain.get_builder_from_protocol(
+            kit.python_code, kit.generate_structure('cu3au'), 'fast', model=kit.emt_model
+        ),
+        Refusal(r'`temperature` is missing: give the MD temperature in K', raises=ValueError),
+    ),
 ]
+
+
+def sse_builder_with(kit, **arguments):
+    """``SseWorkChain.get_builder_from_protocol`` on Cu3Au with EMT and one argument of a user's."""
+    return SseWorkChain.get_builder_from_protocol(
+        kit.python_code,
+        kit.generate_structure('cu3au', repeat=1, vacancy=False),
+        'fast',
+        model=kit.emt_model,
+        **arguments,
+    )
 
 
 def _with(builder, **changes):

@@ -82,12 +82,41 @@ def temperature_list(value) -> list[float]:
     return [float(item) for item in values]
 
 
-def checked_builder_arguments(structure, overrides, code) -> orm.StructureData:
+#: The engine options ``get_builder_from_protocol`` takes as keyword arguments (``EngineInputs.from_code``).
+ENGINE_OPTIONS = (
+    'model',
+    'potential',
+    'device',
+    'code_gamma',
+    'potential_family',
+    'potential_mapping',
+    'dispersion',
+    'hubbard_u',
+    'spin_polarized',
+)
+
+
+def checked_builder_arguments(structure, overrides, code, options=None, engine_options=None) -> orm.StructureData:
     """Refuse, in one line each, the arguments of a ``get_builder_from_protocol`` a user most often gets wrong;
     return the structure (an ``ase.Atoms`` converted to ``StructureData``, since that is what was meant).
 
-    :raises ValueError: for ``overrides`` that is not a dict, a ``structure`` that is not a structure, no ``code``.
+    :param engine_options: the keyword arguments meant for the engine, checked against :data:`ENGINE_OPTIONS`.
+    :raises ValueError: for ``overrides`` or ``options`` that is not a dict, a ``structure`` that is not a
+        structure, no ``code``, an unknown keyword argument (``engine``, the former way to name the engine, too).
     """
+    unknown = sorted(set(engine_options or {}) - set(ENGINE_OPTIONS))
+    if 'engine' in unknown:
+        raise ValueError(
+            "`engine` is no longer an argument: the engine is the code's (a `superionic.ase` code runs the ASE "
+            'engine, a VASP code VASP); drop engine=...'
+        )
+    if unknown:
+        raise ValueError(f'unknown argument(s) {unknown}: the engine options are {list(ENGINE_OPTIONS)}')
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(
+            f'`options` must be a dict of the calculations\' metadata.options, e.g. {{"account": "my-project"}}; '
+            f'got {type(options).__name__} {options!r}'
+        )
     if overrides is not None and not isinstance(overrides, dict):
         raise ValueError(
             f'`overrides` must be a dict of protocol keys, e.g. {{"md": {{"steps": 1000}}}}; '

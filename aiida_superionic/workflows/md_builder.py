@@ -49,7 +49,7 @@ class MdBuilderMixin(ProtocolMixin):
             )
         if temperature is None:
             raise ValueError('`temperature` is missing: give the MD temperature in K, e.g. temperature=700.0')
-        structure = checked_builder_arguments(structure, overrides, code)
+        structure = checked_builder_arguments(structure, overrides, code, options, kwargs)
         engine = EngineInputs.from_code(code, **kwargs)
         builder = cls._builder_from_inputs(engine, structure, cls.get_protocol_inputs(protocol, overrides), options)
         builder.temperature = orm.Float(temperature)

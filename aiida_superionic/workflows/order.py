@@ -12,6 +12,7 @@ from ..calculations.functions.generate_ordered_candidates import generate_ordere
 from ..common.structure_checks import validate_structure_or_disordered
 from ..structures.ordering import order_structure
 from .engines import TaskEngineMixin, check_engine_inputs, describe_process
+from .md_checks import validate_positive
 from .protocols.builders import ZeroTemperatureProtocolMixin
 from .protocols.utils import PROTOCOL_FOLDER
 from .task import task_parameters
@@ -26,15 +27,6 @@ def validate_inputs(inputs, _) -> str | None:
     if structure is not None and named is not None and named not in structure.get_symbols_set():
         return f'the mobile species {named} is not in {structure.get_formula()}'
     return None
-
-
-def validate_positive(port: str):
-    def validator(node, _) -> str | None:
-        if not node.value > 0:
-            return f'`{port}` must be positive, got {node.value}'
-        return None
-
-    return validator
 
 
 def planned_ordered_structure(

@@ -27,6 +27,7 @@ from ..descriptors.diffusion import select_mobile_species
 from .builder_checks import validate_temperatures_port
 from .engines import TaskEngineMixin, describe_process, diagonal_supercell_validator
 from .md import MdWorkChain
+from .md_checks import validate_non_negative, validate_positive
 from .order import OrderWorkChain
 from .protocols.utils import PROTOCOL_FOLDER
 from .sse_builder import SseBuilderMixin
@@ -101,6 +102,7 @@ class SseWorkChain(SseBuilderMixin, TaskEngineMixin, WorkChain):
             'max_concurrent_md',
             valid_type=orm.Int,
             default=lambda: orm.Int(0),
+            validator=validate_non_negative('max_concurrent_md'),
             help='How many MD runs at once (0: all). On one workstation, the number of cores over the threads of '
             'each run: more only makes every run slower (torch threads contend). A cluster queue needs no limit.',
         )
@@ -108,6 +110,7 @@ class SseWorkChain(SseBuilderMixin, TaskEngineMixin, WorkChain):
             'relax_max_force',
             valid_type=orm.Float,
             default=lambda: orm.Float(0.01),
+            validator=validate_positive('relax_max_force'),
             help='Force threshold (eV/Å) of the relaxation of cell and ions.',
         )
         spec.input(

@@ -96,7 +96,7 @@ class SseBuilderMixin(ProtocolMixin):
         :raises ValueError: for a code of neither engine, an unknown protocol, override key or preset, options the
             engine cannot take, or an MD beyond the budget.
         """
-        structure = checked_builder_arguments(structure, overrides, code)
+        structure = checked_builder_arguments(structure, overrides, code, options, kwargs)
         engine = EngineInputs.from_code(code, **kwargs)
         refuse_structure(structure, engine.engine, engine.model)
         inputs = cls.get_protocol_inputs(protocol, overrides, preset)
@@ -107,7 +107,17 @@ class SseBuilderMixin(ProtocolMixin):
         builder = cls.get_builder()
         builder.structure = structure
         set_task_engine(builder, engine, engine_protocol_inputs(children_protocol), options)
-        species = mobile_species or select_mobile_species(sorted(structure.get_symbols_set()))
+        symbols = sorted(structure.get_symbols_set())
+        if mobile_species and mobile_species not in symbols and not is_disordered_node(structure):
+            raise ValueError(
+                f'the mobile species {mobile_species!r} is not in the structure ({", ".join(symbols)}): name one it '
+                'has, or none for the first present of Li, Na, Ag, Cu, F, Cl, Br, I, O'
+            )
+        if not inputs['md_supercell_min_length'] >= 0:  # NaN too
+            raise ValueError(
+                f'`md_supercell_min_length` must be a length in Å >= 0, got {inputs["md_supercell_min_length"]}'
+            )
+        species = mobile_species or select_mobile_species(symbols)
         builder.mobile_species = orm.Str(species)
         if is_disordered_node(structure):
             order = cls._child(OrderWorkChain, 'order', engine, structure, children_protocol, inputs, options)

@@ -212,7 +212,7 @@ class ZeroTemperatureProtocolMixin(ProtocolMixin):
         :raises ValueError: for a code of neither engine, an unknown protocol or override key, or options the engine
             cannot take.
         """
-        structure = checked_builder_arguments(structure, overrides, code)
+        structure = checked_builder_arguments(structure, overrides, code, options, kwargs)
         engine = EngineInputs.from_code(code, **kwargs)
         return cls._builder_from_inputs(engine, structure, cls.get_protocol_inputs(protocol, overrides), options)
 
