@@ -315,10 +315,10 @@ def test_the_documented_command_for_a_users_target_runs_as_typed(table, tmp_path
 
     page = pathlib.Path(__file__).parents[1] / 'docs' / 'source' / 'howto' / 'analyse_table.md'
     [command] = re.findall(
-        r'^\$ (aiida-superionic analyze table\.csv .*--join conductivity\.csv.*)$', page.read_text(), re.M
+        r'^\$ (aiida-superionic analyze study\.csv .*--join conductivity\.csv.*)$', page.read_text(), re.M
     )
     table.assign(structure_label=[f'icsd-{index}' for index in range(len(table))]).to_csv(
-        tmp_path / 'table.csv', index_label='row_uuid'
+        tmp_path / 'study.csv', index_label='row_uuid'
     )
     conductivity_file(table, tmp_path / 'conductivity.csv')
     executable = pathlib.Path(sys.executable).parent / 'aiida-superionic'

@@ -78,7 +78,7 @@ NOT_HERE_ON_PAGE = {
     ('docs/source/howto/run_at_scale.md', 'aiida-superionic setup'): 'on the PostgreSQL profile of the page',
     (
         'docs/source/howto/analyse_table.md',
-        'aiida-superionic analyze table.csv -o report-sigma --join conductivity.csv --on formula --target-column '
+        'aiida-superionic analyze study.csv -o report-sigma --join conductivity.csv --on formula --target-column '
         'sigma_S_cm --log-target --keep-columns structure_label --models kernel_ridge,random_forest --folds 5',
     ): 'needs a table of many materials and their measured conductivities; tests/test_analysis_trust.py runs '
     'these options through the command on a planted table of 35 materials',
