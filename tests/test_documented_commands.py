@@ -248,13 +248,6 @@ def test_every_documented_command_is_known():
 
 @pytest.mark.slow
 @pytest.mark.chgnet
-@pytest.mark.xfail(
-    reason='quarantined: the README, the installation page and the guide now run green (2026-12-07); the screening '
-    "how-to's `launch cifs/ --protocol balanced` does not finish inside the run's budget (six MD runs of a 108-atom "
-    'Li3N supercell at once on 2 cores: the test-size switch cuts MD steps, not supercells). It runs and reports '
-    'every time; remove this mark once it passes in CI',
-    strict=False,
-)
 def test_every_documented_command_runs_as_typed(session):
     pytest.importorskip('chgnet')
     failures = []
