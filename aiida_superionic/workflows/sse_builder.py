@@ -102,7 +102,8 @@ class SseBuilderMixin(ProtocolMixin):
         inputs = cls.get_protocol_inputs(protocol, overrides, preset)
         protocol = protocol or cls.get_default_protocol()
         # A preset may run every step but the MD at another protocol's sizes (test_size: fast).
-        children_protocol = (cls.get_preset_overrides(preset)['children_protocol'] if preset else None) or protocol
+        preset_values = cls.get_preset_overrides(preset) if preset else {}
+        children_protocol = preset_values.get('children_protocol') or protocol
         # The relaxation uses the engine settings of the zero-temperature protocol (engines.yaml).
         builder = cls.get_builder()
         builder.structure = structure
@@ -129,8 +130,7 @@ class SseBuilderMixin(ProtocolMixin):
         builder.seed = orm.Int(inputs['seed'])
         builder.max_concurrent_md = orm.Int(inputs['max_concurrent_md'] if engine.engine == 'ase' else 0)
         builder.relax_max_force = orm.Float(inputs['relax_max_force'])
-        preset_label = cls.get_preset_overrides(preset)['label'] if preset else None
-        builder.protocol = orm.Str(protocol_label(protocol, overrides, preset_label=preset_label))
+        builder.protocol = orm.Str(protocol_label(protocol, overrides, preset_label=preset_values.get('label')))
         if pruned_overrides(overrides):
             builder.protocol_overrides = orm.Dict(pruned_overrides(overrides))
         for name, (workchain, engines) in ZERO_TEMPERATURE.items():
