@@ -40,12 +40,10 @@ class Session:
         dozen CHGNet jobs of a launch would go on for minutes beside the next tests."""
         import psutil
 
+        from aiida_superionic.workflows.running import processes_working_in
+
         folders = (self.environment['AIIDA_PATH'], self.environment['HOME'], str(self.checkout))
-        leftovers = []
-        for process in psutil.process_iter(['cwd']):
-            cwd = (process.info.get('cwd') or '').removesuffix(' (deleted)')
-            if process.pid != os.getpid() and any(cwd == f or cwd.startswith(f'{f}/') for f in folders):
-                leftovers.append(process)
+        leftovers = processes_working_in(folders)
         for process in leftovers:
             try:
                 process.kill()

@@ -264,15 +264,25 @@ def _end_unrecorded_local_jobs(nodes: list[orm.CalcJobNode], wait_seconds: float
     ]
     if not folders:
         return
-    found = []
-    for process in psutil.process_iter(['cwd']):
-        cwd = process.info.get('cwd') or ''
-        if any(cwd == folder or cwd.startswith(f'{folder}/') for folder in folders):
-            found.append(process)
+    found = processes_working_in(folders)
     for process in found:
         with contextlib.suppress(psutil.Error):  # it ended meanwhile
             process.terminate()
     psutil.wait_procs(found, timeout=wait_seconds)
+
+
+def processes_working_in(folders) -> list:
+    """The processes of this machine (psutil) whose working directory is one of ``folders`` or below it, this
+    process aside; a folder deleted under a process counts too."""
+    import psutil
+
+    folders = [str(folder).rstrip('/') for folder in folders]
+    found = []
+    for process in psutil.process_iter(['cwd']):
+        cwd = (process.info.get('cwd') or '').removesuffix(' (deleted)')
+        if process.pid != os.getpid() and any(cwd == folder or cwd.startswith(f'{folder}/') for folder in folders):
+            found.append(process)
+    return found
 
 
 def _still_running(scheduler, job_ids: list[str]) -> list[str]:
